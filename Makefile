@@ -1,0 +1,86 @@
+# The two commands: `make run` and `make test`. Both set everything up first
+# and are safe to run again (each step skips what is already done).
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+HTMX_VERSION := 2.0.11
+PORT ?= 5010
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: run test setup system-packages venv assets db lint typecheck unit integration e2e \
+        check bench stop-db lock clean
+
+run: setup db
+	@url="$${DATABASE_URL:-$$($(PY) -m webapp.devdb ensure)}" && \
+	  DATABASE_URL="$$url" PORT=$(PORT) $(VENV)/bin/luna-admin serve
+
+test: setup db lint typecheck
+	@url="$${TEST_DATABASE_URL:-$${DATABASE_URL:-$$($(PY) -m webapp.devdb ensure luna_admin_test)}}" && \
+	  export TEST_DATABASE_URL="$$url" && \
+	  $(VENV)/bin/pytest tests -q -p no:playwright && \
+	  $(VENV)/bin/pytest e2e -q
+
+setup: system-packages venv assets
+
+# Debian's PostgreSQL (for the local cluster) and Chromium (for browser tests),
+# only when missing. Without root, say what is missing instead.
+system-packages:
+	@missing=""; \
+	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	  command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	  command -v node >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ]; then \
+	      echo "installing:$$missing"; \
+	      DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	    else echo "please install:$$missing (sudo apt-get install$$missing)"; exit 1; fi; \
+	  fi
+
+# The venv is rebuilt when requirements.txt or pyproject.toml change.
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt 2>&1 | grep -v 'is ignored' || true
+	@$(PY) -m pip install -q --disable-pip-version-check --no-deps -e . 2>&1 | grep -v 'is ignored' || true
+	@$(PY) -c 'import litestar, piccolo, passlib, webapp' && touch $@
+
+# htmx from the npm registry, verified by npm, copied into static/vendor/.
+assets: static/vendor/htmx.min.js
+static/vendor/htmx.min.js:
+	@mkdir -p static/vendor && tmp=$$(mktemp -d) && \
+	  (cd $$tmp && npm pack --silent htmx.org@$(HTMX_VERSION) >/dev/null && tar xzf htmx.org-$(HTMX_VERSION).tgz) && \
+	  cp $$tmp/package/dist/htmx.min.js $@ && rm -rf $$tmp && echo "installed htmx $(HTMX_VERSION)"
+
+# The local cluster under var/pg, unless DATABASE_URL points elsewhere.
+db: venv
+	@if [ -z "$$DATABASE_URL" ]; then $(PY) -m webapp.devdb ensure >/dev/null; fi
+
+stop-db:
+	@$(PY) -m webapp.devdb stop
+
+lint: venv
+	@$(VENV)/bin/ruff check webapp tests e2e bench piccolo_conf.py piccolo_migrations
+	@$(VENV)/bin/ruff format --check webapp tests e2e bench piccolo_conf.py piccolo_migrations
+
+typecheck: venv
+	@$(VENV)/bin/mypy
+
+check: setup db
+	@url="$${DATABASE_URL:-$$($(PY) -m webapp.devdb ensure)}" && DATABASE_URL="$$url" $(VENV)/bin/luna-admin check
+
+bench: setup db
+	@url="$${DATABASE_URL:-$$($(PY) -m webapp.devdb ensure luna_admin_bench)}" && \
+	  DATABASE_URL="$$url" $(PY) -m bench.run_all
+
+# Regenerate requirements.txt from a fresh resolution of pyproject.toml's ranges.
+lock:
+	@rm -rf /tmp/luna-admin-lock && python3 -m venv /tmp/luna-admin-lock && \
+	  /tmp/luna-admin-lock/bin/pip install -q . ruff mypy pytest pytest-asyncio httpx playwright pytest-playwright && \
+	  { echo "# The exact set the Makefile installs into .venv (pip freeze of a working setup)."; \
+	    echo "# Change versions in pyproject.toml's ranges, then regenerate: make lock"; \
+	    /tmp/luna-admin-lock/bin/pip freeze | grep -v '^luna-admin'; } > requirements.txt
+
+clean: stop-db
+	rm -rf $(VENV) var static/vendor

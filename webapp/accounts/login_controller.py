@@ -1,0 +1,216 @@
+"""Sign-in, sign-out and password change.
+
+`/{api}/login` is the API of the reference (routes 10-13: Basic credentials in,
+session cookie out). The pages have their own form routes (`/login`,
+`/logout`, `/password`) because a browser form cannot send Basic credentials
+or DELETE; both call the same services.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.response import Template
+
+from webapp.accounts import service, sessions
+from webapp.accounts.authentication import Authenticator, Principal
+from webapp.web.auth import (
+    CSRF_FIELD,
+    PRE_SESSION_COOKIE,
+    basic_credentials,
+    client_ip,
+    csrf_token_for,
+    current_principal,
+    optional_principal,
+)
+from webapp.web.body import form_field, read_body, read_raw_body
+from webapp.web.errors import LunaError
+from webapp.web.negotiation import Mode, redirect, respond, response_mode
+
+AnyRequest = Request[Any, Any, Any]
+
+LOGIN_FORM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "login": {"type": "string", "minLength": 1, "maxLength": 128},
+        "password": {"type": "string", "minLength": 1, "maxLength": 128},
+        "next": {"type": "string", "maxLength": 2048},
+    },
+    "required": ["login", "password"],
+}
+
+
+def _auth(request: AnyRequest) -> Authenticator:
+    return request.app.state.authenticator  # type: ignore[no-any-return]
+
+
+def _set_session_cookie(request: AnyRequest, response: Response[Any], token: str) -> None:
+    settings = request.app.state.settings
+    response.set_cookie(
+        sessions.COOKIE_NAME, token, path="/", httponly=True, samesite="lax",
+        secure=settings.cookie_secure, max_age=settings.session_lifetime,
+    )
+    response.headers["X-CSRF-Token"] = csrf_token_for(settings.secret_key, token)
+
+
+async def _begin_session(request: AnyRequest, principal: Principal, response: Response[Any]) -> None:
+    """A new session for `principal`; the one the request came with (if any) ends.
+
+    Rotating the token at sign-in means a token planted before sign-in is useless.
+    """
+    old = request.cookies.get(sessions.COOKIE_NAME)
+    if old:
+        await sessions.end(old)
+    token = await _auth(request).start_session(
+        principal, client_ip(request), request.headers.get("user-agent", "")
+    )
+    _set_session_cookie(request, response, token)
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path on this site: never an open redirect to another host."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+class LoginApiController(Controller):
+    """Routes 10-13 under the API prefix."""
+
+    path = "/login"
+
+    @get("/", media_type="text/plain")
+    async def check_cookie(self, request: AnyRequest) -> Response[str]:
+        return Response(content="Ok", media_type="text/plain")
+
+    @post("/", status_code=201, opt={"public": True})
+    async def set_cookie(self, request: AnyRequest) -> Response[Any]:
+        header = request.headers.get("authorization")
+        if not header:
+            raise LunaError("NO_AUTH_HEADERS")
+        login, password = basic_credentials(header)
+        principal = await _auth(request).check_password(login, password, client_ip(request))
+        if not principal.is_admin:
+            raise LunaError("NOT_ADMIN", login=principal.login)
+        response: Response[Any] = Response(content=b"", status_code=201)
+        await _begin_session(request, principal, response)
+        return response
+
+    @patch("/", status_code=204)
+    async def change_password(self, request: AnyRequest) -> Response[None]:
+        body = await read_body(request, service.PASSWORD_SCHEMA)
+        principal = current_principal(request)
+        await service.change_password(principal.account_id, body["password"], _auth(request).cache)
+        response: Response[None] = Response(content=None, status_code=204)
+        await _begin_session(request, principal, response)
+        return response
+
+    @delete("/", status_code=204)
+    async def clear_cookie(self, request: AnyRequest) -> Response[None]:
+        token = request.cookies.get(sessions.COOKIE_NAME)
+        if token:
+            await sessions.end(token)
+        response: Response[None] = Response(content=None, status_code=204)
+        response.delete_cookie(sessions.COOKIE_NAME, path="/")
+        return response
+
+
+class LoginPageController(Controller):
+    """The sign-in page and the forms of the pages."""
+
+    path = "/"
+
+    @get("/login", opt={"public": True}, include_in_schema=False)
+    async def login_page(self, request: AnyRequest) -> Response[Any]:
+        target = safe_next(request.query_params.get("next"))
+        if await optional_principal(request) is not None:
+            return redirect(request, target)
+        return self._login_form(request, target, error=None, login="", status_code=200)
+
+    @post("/login", opt={"public": True}, include_in_schema=False)
+    async def login_form(self, request: AnyRequest) -> Response[Any]:
+        form = await read_raw_body(request, LOGIN_FORM_SCHEMA)
+        target = safe_next(form.get("next") if isinstance(form, dict) else None)
+        login = str(form.get("login", "")) if isinstance(form, dict) else ""
+        cookie = request.cookies.get(PRE_SESSION_COOKIE)
+        sent = await _form_csrf(request)
+        try:
+            if not cookie or not sent or not secrets.compare_digest(cookie, sent):
+                raise LunaError("CSRF_FAILED")
+            body = await read_body(request, LOGIN_FORM_SCHEMA)
+            principal = await _auth(request).check_password(
+                body["login"], body["password"], client_ip(request)
+            )
+            if not principal.is_admin:
+                raise LunaError("NOT_ADMIN", login=principal.login)
+        except LunaError as error:
+            if error.kind.name == "CSRF_FAILED":
+                message = "The sign-in form expired. Please try again."
+            else:
+                message = error.detail
+            return self._login_form(request, target, message, login, error.status, error.headers)
+        response = redirect(request, target)
+        await _begin_session(request, principal, response)
+        response.delete_cookie(PRE_SESSION_COOKIE, path="/login")
+        return response
+
+    def _login_form(
+        self, request: AnyRequest, target: str, error: str | None, login: str,
+        status_code: int, headers: dict[str, str] | None = None,
+    ) -> Response[Any]:
+        token = request.cookies.get(PRE_SESSION_COOKIE) or secrets.token_urlsafe(24)
+        partial = response_mode(request) is Mode.PARTIAL
+        response = Template(
+            template_name="partials/auth/_login_form.html" if partial else "pages/auth/login.html",
+            context={"next": target, "error": error, "login": login, "login_csrf": token},
+            status_code=status_code, headers=headers or {},
+        )
+        response.set_cookie(
+            PRE_SESSION_COOKIE, token, path="/login", httponly=True, samesite="strict",
+            secure=request.app.state.settings.cookie_secure,
+        )
+        return response
+
+    @post("/logout", include_in_schema=False)
+    async def logout(self, request: AnyRequest) -> Response[Any]:
+        token = request.cookies.get(sessions.COOKIE_NAME)
+        if token:
+            await sessions.end(token)
+        response = redirect(request, "/login", "Signed out")
+        response.delete_cookie(sessions.COOKIE_NAME, path="/")
+        return response
+
+    @get("/password", include_in_schema=False)
+    async def password_page(self, request: AnyRequest) -> Response[Any]:
+        return respond(request, {}, page="pages/auth/password.html", context={"error": None})
+
+    @post("/password", include_in_schema=False)
+    async def password_form(self, request: AnyRequest) -> Response[Any]:
+        principal = current_principal(request)
+        try:
+            form = await read_raw_body(request, service.PASSWORD_SCHEMA)
+            confirm = await form_field(request, "_password_confirm")
+            if confirm is not None and confirm != form.get("password"):
+                raise LunaError(
+                    "JSON_VALIDATION", path="password", message="the two passwords differ"
+                )
+            body = await read_body(request, service.PASSWORD_SCHEMA)
+            await service.change_password(
+                principal.account_id, body["password"], _auth(request).cache
+            )
+        except LunaError as error:
+            message = str(error.params.get("message", error.detail))
+            return respond(
+                request, error.body(), page="pages/auth/password.html",
+                partial="partials/auth/_password_form.html", context={"error": message},
+                status_code=error.status,
+            )
+        response = redirect(request, "/", "Password changed; other sessions were signed out")
+        await _begin_session(request, principal, response)
+        return response
+
+
+async def _form_csrf(request: AnyRequest) -> str | None:
+    return request.headers.get("x-csrf-token") or await form_field(request, CSRF_FIELD)

@@ -1,0 +1,256 @@
+"""Accounts: the rules, the queries and the transactions. Nothing here knows HTTP."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from webapp import db
+from webapp.accounts import sessions
+from webapp.accounts.passwords import CredentialCache, hash_password
+from webapp.web.errors import LunaError
+from webapp.web.params import Page
+
+log = logging.getLogger(__name__)
+
+ACCOUNT_TYPES = ("admin", "advanced_user", "user")
+DEFAULT_ADMIN_LOGIN = "root@visionlabs.ai"
+DEFAULT_ADMIN_PASSWORD = "root"
+
+LOGIN_PATTERN = r"^[a-z0-9_'\+\-\.]+@[a-z0-9]+\.[a-z]{2,}$"
+
+ACCOUNT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "account_type": {"type": "string", "enum": list(ACCOUNT_TYPES)},
+        "login": {"type": "string", "minLength": 3, "maxLength": 128, "pattern": LOGIN_PATTERN},
+        "password": {"type": "string", "minLength": 3, "maxLength": 128, "pattern": "^.{3,128}$"},
+        "description": {"type": "string", "maxLength": 128},
+        # The legacy scheme: email is the login, organization_name the description.
+        "email": {"type": "string", "minLength": 3, "maxLength": 128, "pattern": LOGIN_PATTERN},
+        "organization_name": {"type": "string", "maxLength": 128},
+    },
+    "required": ["password"],
+    "anyOf": [{"required": ["login"]}, {"required": ["email"]}],
+    "additionalProperties": False,
+}
+
+PASSWORD_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"password": {"type": "string", "minLength": 1, "maxLength": 128}},
+    "required": ["password"],
+    "additionalProperties": False,
+}
+
+_ACCOUNT_COLUMNS = "account_id, login, account_type, description, create_time, last_update_time"
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 UTC with milliseconds and Z, the form of every time we answer."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def account_json(row: Any) -> dict[str, Any]:
+    return {
+        "account_id": str(row["account_id"]),
+        "account_type": row["account_type"],
+        "description": row["description"],
+        "login": row["login"],
+        "create_time": iso(row["create_time"]),
+        "last_update_time": iso(row["last_update_time"]),
+        # Legacy names of the same values, kept for old clients.
+        "email": row["login"],
+        "organization_name": row["description"],
+    }
+
+
+def stats_json(row: Any) -> dict[str, int]:
+    return {
+        "list_count": int(row["list_count"] or 0),
+        "face_count": int(row["face_count"] or 0),
+        "face_attribute_count": int(row["face_attribute_count"] or 0),
+    }
+
+
+def normalise_new_account(body: dict[str, Any]) -> dict[str, Any]:
+    """Map the legacy scheme (email, organization_name) onto login and description."""
+    login = body.get("login", body.get("email"))
+    description = body.get("description", body.get("organization_name", ""))
+    return {
+        "login": login,
+        "password": body["password"],
+        "account_type": body.get("account_type", "advanced_user"),
+        "description": description,
+    }
+
+
+def _time_filter(
+    gte: datetime | None, lt: datetime | None, first_arg: int = 1
+) -> tuple[str, list[Any]]:
+    clauses, args = [], []
+    if gte is not None:
+        args.append(gte)
+        clauses.append(f"create_time >= ${first_arg + len(args) - 1}")
+    if lt is not None:
+        args.append(lt)
+        clauses.append(f"create_time < ${first_arg + len(args) - 1}")
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+
+async def list_accounts(
+    page: Page, create_time_gte: datetime | None = None, create_time_lt: datetime | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of accounts, newest first, and the number of all matching ones."""
+    where, args = _time_filter(create_time_gte, create_time_lt)
+    n = len(args)
+    rows = await db.fetch(
+        f"SELECT {_ACCOUNT_COLUMNS} FROM account{where} "
+        f"ORDER BY create_time DESC, account_id DESC LIMIT ${n + 1} OFFSET ${n + 2}",
+        *args, page.page_size, page.offset,
+    )
+    if args:
+        count_row = await db.fetchrow(f"SELECT count(*) AS n FROM account{where}", *args)
+    else:
+        # Kept by a trigger: an unfiltered page costs no count(*) over every account.
+        count_row = await db.fetchrow("SELECT account_count AS n FROM account_total")
+    return [account_json(row) for row in rows], int(count_row["n"]) if count_row else 0
+
+
+async def get_account(account_id: uuid.UUID) -> dict[str, Any]:
+    """`{"info", "stats"}` of one account; 15012 when there is none."""
+    row = await db.fetchrow(
+        f"SELECT a.{_ACCOUNT_COLUMNS.replace(', ', ', a.')}, "
+        "s.list_count, s.face_count, s.face_attribute_count "
+        "FROM account a LEFT JOIN account_stats s ON s.account_id = a.account_id "
+        "WHERE a.account_id = $1",
+        account_id,
+    )
+    if row is None:
+        raise LunaError("ACCOUNT_NOT_FOUND", account_id=account_id)
+    return {"info": account_json(row), "stats": stats_json(row)}
+
+
+async def find_account_by_login(login: str) -> dict[str, Any] | None:
+    row = await db.fetchrow("SELECT account_id FROM account WHERE login = $1", login)
+    return None if row is None else await get_account(row["account_id"])
+
+
+async def login_exists(login: str) -> bool:
+    return await db.fetchrow("SELECT 1 FROM account WHERE login = $1", login) is not None
+
+
+async def create_account(
+    login: str,
+    password: str,
+    account_type: str = "advanced_user",
+    description: str = "",
+    account_id: uuid.UUID | None = None,
+) -> uuid.UUID:
+    """Create an account; 409 when the login (or the given id) is taken."""
+    password_hash = await hash_password(password)
+    try:
+        row = await db.fetchrow(
+            "INSERT INTO account (account_id, login, password_hash, account_type, description) "
+            "VALUES (coalesce($1, gen_random_uuid()), $2, $3, $4, $5) RETURNING account_id",
+            account_id, login, password_hash, account_type, description,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == "account_pkey":
+            raise LunaError("ACCOUNT_ID_TAKEN", account_id=account_id) from None
+        raise LunaError("LOGIN_TAKEN", login=login) from None
+    assert row is not None
+    log.info("account %s (%s, %s) created", row["account_id"], login, account_type)
+    return row["account_id"]  # type: ignore[no-any-return]
+
+
+async def delete_account(account_id: uuid.UUID, cache: CredentialCache | None = None) -> str:
+    """Remove an account and everything it owns in one transaction; return its login.
+
+    The last admin account is refused: without one nobody could sign in.
+    """
+    async with db.engine().transaction():
+        # Lock the admin rows first, always in the same order, so two concurrent
+        # deletions of the last two admins cannot both succeed (or deadlock).
+        admins = await db.fetch(
+            "SELECT account_id FROM account WHERE account_type = 'admin' "
+            "ORDER BY account_id FOR UPDATE"
+        )
+        row = await db.fetchrow(
+            "SELECT login, account_type FROM account WHERE account_id = $1 FOR UPDATE", account_id
+        )
+        if row is None:
+            raise LunaError("ACCOUNT_NOT_FOUND", account_id=account_id)
+        if row["account_type"] == "admin" and len(admins) <= 1:
+            raise LunaError("LAST_ADMIN", account_id=account_id)
+        await db.fetch("DELETE FROM account WHERE account_id = $1", account_id)
+    if cache is not None:
+        cache.forget_account(account_id)
+    log.info("account %s (%s) removed", account_id, row["login"])
+    return str(row["login"])
+
+
+async def change_password(
+    account_id: uuid.UUID, new_password: str, cache: CredentialCache | None = None
+) -> None:
+    """Set a new password and end every session of the account."""
+    password_hash = await hash_password(new_password)
+    async with db.engine().transaction():
+        updated = await db.fetch(
+            "UPDATE account SET password_hash = $2, last_update_time = now() "
+            "WHERE account_id = $1 RETURNING 1",
+            account_id, password_hash,
+        )
+        if not updated:
+            raise LunaError("ACCOUNT_NOT_FOUND", account_id=account_id)
+        ended = await sessions.end_all(account_id)
+    if cache is not None:
+        cache.forget_account(account_id)
+    log.info("password of account %s changed, %d session(s) ended", account_id, ended)
+
+
+async def ensure_default_admin() -> bool:
+    """Create root@visionlabs.ai / root when no admin account exists; True if created."""
+    if await db.fetchrow("SELECT 1 FROM account WHERE account_type = 'admin' LIMIT 1"):
+        return False
+    password_hash = await hash_password(DEFAULT_ADMIN_PASSWORD)
+    created = await db.fetch(
+        "INSERT INTO account (login, password_hash, account_type, description) "
+        "VALUES ($1, $2, 'admin', 'default administrator') ON CONFLICT (login) DO NOTHING "
+        "RETURNING 1",
+        DEFAULT_ADMIN_LOGIN, password_hash,
+    )
+    if created:
+        log.warning(
+            "created the default admin account %s with password %r: sign in and change it now",
+            DEFAULT_ADMIN_LOGIN, DEFAULT_ADMIN_PASSWORD,
+        )
+    return bool(created)
+
+
+async def recount_stats() -> None:
+    """Rebuild every counter from the rows (after a TRUNCATE or a manual repair)."""
+    async with db.engine().transaction():
+        await db.fetch("UPDATE account_total SET account_count = (SELECT count(*) FROM account)")
+        await db.fetch(
+            "INSERT INTO account_stats (account_id) SELECT account_id FROM account "
+            "ON CONFLICT (account_id) DO NOTHING"
+        )
+        await db.fetch(
+            """
+            UPDATE account_stats s SET
+                list_count = (SELECT count(*) FROM list l WHERE l.account_id = s.account_id),
+                face_count = (SELECT count(*) FROM face f WHERE f.account_id = s.account_id),
+                face_attribute_count =
+                    (SELECT count(*) FROM face_attribute a WHERE a.account_id = s.account_id)
+            """
+        )
+        await db.fetch(
+            "UPDATE list l SET face_count = "
+            "(SELECT count(*) FROM list_face m WHERE m.list_id = l.list_id)"
+        )

@@ -1,0 +1,53 @@
+"""Sign-in sessions stored in PostgreSQL.
+
+The cookie carries a random token; the table keeps only its SHA-256, so the
+table alone cannot be replayed. Sessions have an absolute lifetime.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from typing import Any
+
+from webapp import db
+
+COOKIE_NAME = "luna_admin_session"
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+async def create(account_id: uuid.UUID, lifetime_seconds: int, ip: str, user_agent: str) -> str:
+    token = secrets.token_urlsafe(32)
+    await db.fetch(
+        "INSERT INTO auth_session (token_hash, account_id, expire_time, ip, user_agent) "
+        "VALUES ($1, $2, now() + make_interval(secs => $3), $4, $5)",
+        token_hash(token), account_id, lifetime_seconds, ip[:64], user_agent[:256],
+    )
+    # Housekeeping on sign-in, which is rare: expired sessions are useless.
+    await db.fetch("DELETE FROM auth_session WHERE expire_time < now()")
+    return token
+
+
+async def account_for(token: str) -> Any:
+    """The account row of a live session, or None."""
+    return await db.fetchrow(
+        "SELECT a.account_id, a.login, a.account_type, a.password_hash FROM auth_session s "
+        "JOIN account a ON a.account_id = s.account_id "
+        "WHERE s.token_hash = $1 AND s.expire_time > now()",
+        token_hash(token),
+    )
+
+
+async def end(token: str) -> None:
+    await db.fetch("DELETE FROM auth_session WHERE token_hash = $1", token_hash(token))
+
+
+async def end_all(account_id: uuid.UUID) -> int:
+    rows = await db.fetch(
+        "DELETE FROM auth_session WHERE account_id = $1 RETURNING 1", account_id
+    )
+    return len(rows)

@@ -1,0 +1,205 @@
+"""The application factory: routes, errors, templates, request ids, the pool."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from litestar import Litestar, Request, Response, Router, get
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotFoundException,
+    ValidationException,
+)
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.response import Redirect, Template
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+from litestar.types import Message, Receive, Scope, Send
+
+from webapp import __version__, db
+from webapp.accounts.authentication import Authenticator
+from webapp.accounts.controller import AccountController, accounts_page_data
+from webapp.accounts.login_controller import LoginApiController, LoginPageController
+from webapp.logs import REQUEST_ID
+from webapp.platform.controller import ListController
+from webapp.search.controller import SearchController
+from webapp.settings import ROOT, Settings
+from webapp.web.auth import admin_guard
+from webapp.web.errors import CATALOGUE, BY_NAME, LunaError, error_body
+from webapp.web.negotiation import Mode, respond, response_mode
+from webapp.web.templates import configure_templates
+
+log = logging.getLogger("webapp.http")
+
+REQUEST_ID_RE = re.compile(
+    r"^[0-9]{10},[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+)
+
+
+def new_request_id() -> str:
+    return f"{int(time.time())},{uuid.uuid4()}"
+
+
+class LunaLitestar(Litestar):
+    """Litestar with the request id and the access log around *every* request.
+
+    Litestar's middleware runs only for matched routes; the id must also be on
+    404 and 405 answers, so it is handled here, outside the router.
+    """
+
+    async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        sent = _header(scope, b"luna-request-id")
+        request_id = sent if sent and REQUEST_ID_RE.match(sent) else new_request_id()
+        token = REQUEST_ID.set(request_id)
+        scope["luna.request_id"] = request_id
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []),
+                                      (b"luna-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            if sent and request_id != sent:
+                await _send_error(send_with_id, LunaError("BAD_REQUEST_ID", value=sent[:100]))
+            else:
+                await super().__call__(scope, receive, send_with_id)
+        finally:
+            log.info(
+                "%s %s %d %.1fms", scope["method"], scope["path"], status,
+                (time.perf_counter() - started) * 1000,
+            )
+            REQUEST_ID.reset(token)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")  # type: ignore[no-any-return]
+    return None
+
+
+async def _send_error(send: Send, error: LunaError) -> None:
+    import json
+
+    body = json.dumps(error.body()).encode()
+    await send({"type": "http.response.start", "status": error.status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _as_luna_error(request: Request[Any, Any, Any], exc: Exception) -> LunaError:
+    if isinstance(exc, LunaError):
+        return exc
+    if isinstance(exc, NotFoundException):
+        return LunaError("ROUTE_NOT_FOUND", path=request.url.path)
+    if isinstance(exc, MethodNotAllowedException):
+        return LunaError("METHOD_NOT_ALLOWED", method=request.method, path=request.url.path)
+    if isinstance(exc, ValidationException):
+        return LunaError("BAD_QUERY_PARAM", name="request")
+    if isinstance(exc, HTTPException) and exc.status_code == 413:
+        return LunaError("BODY_TOO_LARGE", limit="the allowed number of")
+    if isinstance(exc, HTTPException) and exc.status_code == 415:
+        return LunaError("UNSUPPORTED_MEDIA_TYPE")
+    if isinstance(exc, HTTPException) and 400 <= exc.status_code < 500:
+        return LunaError("BAD_QUERY_PARAM", name="request")
+    log.exception("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
+    return LunaError("INTERNAL")
+
+
+def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Every failure, the framework's own included, becomes a catalogue error."""
+    error = _as_luna_error(request, exc)
+    headers = dict(error.headers)
+    mode = response_mode(request)
+    if error.status == 401 and mode is Mode.PAGE:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return Redirect(path="/login", query_params={"next": target}, status_code=303)
+    if error.status == 401 and mode is Mode.PARTIAL:
+        return Response(content=b"", status_code=401, headers={"HX-Redirect": "/login"})
+    if error.kind.name == "NO_AUTH_HEADERS" and request.headers.get("exclude-header", "").lower() != "www-authorization":
+        headers["WWW-Authenticate"] = 'Basic realm="luna-admin"'
+    if mode is Mode.JSON:
+        return Response(content=error.body(), status_code=error.status, headers=headers)
+    return Template(
+        template_name="pages/errors/error.html" if mode is Mode.PAGE else "partials/common/_error.html",
+        context={"error": error.body(), "status": error.status},
+        status_code=error.status, headers=headers,
+    )
+
+
+@get("/", name="home")
+async def home(request: Request[Any, Any, Any]) -> Response[Any]:
+    """Route 1: the accounts table is the home page."""
+    data, context = await accounts_page_data(request)
+    return respond(request, data, page="pages/accounts/index.html",
+                   partial="partials/accounts/_table.html", context=context)
+
+
+@get("/version", opt={"public": True})
+async def version(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    major, minor, patch = (int(part) for part in __version__.split(".")[:3])
+    api = request.app.state.settings.api_version
+    return {"Version": {"api": api, "major": major, "minor": minor, "patch": patch}}
+
+
+@get("/docs/errors", opt={"public": True}, include_in_schema=False)
+async def error_reference(request: Request[Any, Any, Any]) -> Response[Any]:
+    kinds = sorted(CATALOGUE.values(), key=lambda kind: kind.code)
+    data = {"errors": [{**error_body(kind, kind.detail), "status": kind.status,
+                        "name": kind.name, "explanation": kind.explanation} for kind in kinds]}
+    return respond(request, data, page="pages/docs/errors.html")
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    assert BY_NAME  # the catalogue is loaded before any handler runs
+
+    async def start(app: Litestar) -> None:
+        await db.start_pool(settings.db_pool_size)
+
+    async def stop(app: Litestar) -> None:
+        await db.close_pool()
+
+    api = Router(
+        path=settings.api_prefix,
+        route_handlers=[AccountController, ListController, SearchController, LoginApiController],
+    )
+    pages = Router(
+        path="/",
+        route_handlers=[home, AccountController, ListController, SearchController,
+                        LoginPageController, version, error_reference],
+    )
+    static = create_static_files_router(
+        path="/static", directories=[ROOT / "static"], opt={"public": True},
+        include_in_schema=False, send_as_attachment=False,
+    )
+    app = LunaLitestar(
+        route_handlers=[api, pages, static],
+        guards=[admin_guard],
+        exception_handlers={Exception: handle_exception},
+        template_config=TemplateConfig(instance=configure_templates(settings)),
+        plugins=[HTMXPlugin()],
+        on_startup=[start],
+        on_shutdown=[stop],
+        openapi_config=None,
+        logging_config=None,
+        request_max_body_size=1024 * 1024,
+        debug=False,
+    )
+    app.state.settings = settings
+    app.state.authenticator = Authenticator(settings)
+    return app

@@ -1,0 +1,92 @@
+"""The database engine: the connection pool and migrations.
+
+Piccolo's engine (piccolo_conf.DB) is the only way the service talks to
+PostgreSQL; this module starts and stops its pool and applies migrations.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from typing import Any
+
+import asyncpg
+from piccolo.engine.postgres import PostgresEngine
+
+log = logging.getLogger(__name__)
+
+# Held while migrating, so that servers and workers starting together apply
+# each migration once. The number is arbitrary but fixed.
+MIGRATION_LOCK = 5_010_001
+
+
+def engine() -> PostgresEngine:
+    from piccolo_conf import DB
+
+    return DB
+
+
+async def start_pool(max_size: int = 10) -> None:
+    await engine().start_connection_pool(min_size=1, max_size=max_size)
+
+
+async def close_pool() -> None:
+    await engine().close_connection_pool()
+
+
+@contextlib.asynccontextmanager
+async def connection() -> Any:
+    """A connection from the pool (or a new one when there is no pool)."""
+    db = engine()
+    if db.pool is not None:
+        async with db.pool.acquire() as conn:
+            yield conn
+    else:
+        conn = await db.get_new_connection()
+        try:
+            yield conn
+        finally:
+            await conn.close()
+
+
+async def fetch(sql: str, *args: Any) -> list[asyncpg.Record]:
+    """Run a query on the engine (inside the current Piccolo transaction if any)."""
+    db = engine()
+    current = db.current_transaction.get()
+    if current is not None:
+        return await current.connection.fetch(sql, *args)
+    async with connection() as conn:
+        return await conn.fetch(sql, *args)
+
+
+async def fetchrow(sql: str, *args: Any) -> asyncpg.Record | None:
+    rows = await fetch(sql, *args)
+    return rows[0] if rows else None
+
+
+async def migrate() -> list[str]:
+    """Apply pending migrations; return the names of those applied."""
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+    from piccolo.apps.migrations.tables import Migration
+
+    db = engine()
+    conn = await db.get_new_connection()
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+        await Migration.create_table(if_not_exists=True).run()
+        before = {row["name"] for row in await Migration.select(Migration.name).run()}
+        # Piccolo prints its progress; keep our output to the log.
+        with contextlib.redirect_stdout(io.StringIO()) as printed:
+            result = await run_forwards(app_name="all")
+        if not result.success:
+            raise RuntimeError(f"migration failed: {result.message}\n{printed.getvalue()}")
+        after = {row["name"] for row in await Migration.select(Migration.name).run()}
+        applied = sorted(after - before)
+        for name in applied:
+            log.info("applied migration %s", name)
+        return applied
+    finally:
+        with contextlib.suppress(Exception):
+            await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+        await conn.close()

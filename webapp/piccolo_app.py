@@ -1,0 +1,40 @@
+"""The Piccolo app: every table of the service, migrations in piccolo_migrations/."""
+
+from piccolo.conf.apps import AppConfig
+
+from webapp.settings import ROOT
+
+
+def _tables() -> list:
+    from webapp.accounts.tables import Account, AccountStats, AccountTotal, AuthSession, LoginThrottle
+    from webapp.platform.tables import (
+        Descriptor,
+        Event,
+        Face,
+        FaceAttribute,
+        FaceList,
+        ListFace,
+        Sample,
+    )
+
+    return [
+        Account,
+        AccountStats,
+        AccountTotal,
+        AuthSession,
+        LoginThrottle,
+        FaceList,
+        Face,
+        ListFace,
+        FaceAttribute,
+        Descriptor,
+        Sample,
+        Event,
+    ]
+
+
+APP_CONFIG = AppConfig(
+    app_name="luna_admin",
+    migrations_folder_path=str(ROOT / "piccolo_migrations"),
+    table_classes=_tables(),
+)

@@ -1,0 +1,58 @@
+"""Lists (and, through the counters, faces and attributes) as the Admin reports them."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from webapp import db
+from webapp.accounts.service import iso
+from webapp.web.errors import LunaError
+from webapp.web.params import Page
+
+_LIST_COLUMNS = "list_id, account_id, user_data, create_time, last_update_time, face_count"
+
+
+def list_json(row: Any) -> dict[str, Any]:
+    return {
+        "list_id": str(row["list_id"]),
+        "account_id": str(row["account_id"]),
+        "user_data": row["user_data"],
+        "create_time": iso(row["create_time"]),
+        "last_update_time": iso(row["last_update_time"]),
+        "face_count": int(row["face_count"]),
+    }
+
+
+async def list_lists(page: Page, account_id: uuid.UUID | None = None) -> tuple[list[dict[str, Any]], int]:
+    """A page of lists (of one account, or all), newest first, and how many match."""
+    if account_id is None:
+        rows = await db.fetch(
+            f"SELECT {_LIST_COLUMNS} FROM list ORDER BY create_time DESC, list_id DESC "
+            "LIMIT $1 OFFSET $2",
+            page.page_size, page.offset,
+        )
+        count = await db.fetchrow("SELECT count(*) AS n FROM list")
+    else:
+        rows = await db.fetch(
+            f"SELECT {_LIST_COLUMNS} FROM list WHERE account_id = $1 "
+            "ORDER BY create_time DESC, list_id DESC LIMIT $2 OFFSET $3",
+            account_id, page.page_size, page.offset,
+        )
+        # The account's list_count is kept by a trigger: no count(*) needed.
+        count = await db.fetchrow(
+            "SELECT list_count AS n FROM account_stats WHERE account_id = $1", account_id
+        )
+    return [list_json(row) for row in rows], int(count["n"]) if count else 0
+
+
+async def get_list(list_id: uuid.UUID) -> dict[str, Any]:
+    row = await db.fetchrow(f"SELECT {_LIST_COLUMNS} FROM list WHERE list_id = $1", list_id)
+    if row is None:
+        raise LunaError("LIST_NOT_FOUND", list_id=list_id)
+    return list_json(row)
+
+
+async def find_list(list_id: uuid.UUID) -> dict[str, Any] | None:
+    row = await db.fetchrow(f"SELECT {_LIST_COLUMNS} FROM list WHERE list_id = $1", list_id)
+    return None if row is None else list_json(row)

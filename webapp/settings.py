@@ -1,0 +1,142 @@
+"""Settings, read from the environment once.
+
+Every field is documented in `.env.example`; `luna-admin check` reports the
+insecure ones. Nothing else in the package reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+"""The repository root: templates/, static/, docs/ and var/ live here."""
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@localhost:5432/luna_admin"
+
+
+class SettingsError(ValueError):
+    """A setting has a value the service cannot run with."""
+
+
+def _int(name: str, default: int, minimum: int = 0) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
+
+
+def _choice(name: str, default: str, choices: set[str]) -> str:
+    value = os.environ.get(name) or default
+    if value.lower() not in choices:
+        raise SettingsError(f"{name} must be one of {sorted(choices)}, got {value!r}")
+    return value.lower()
+
+
+def load_or_create_secret(var_dir: Path) -> str:
+    """The secret used when SECRET_KEY is unset: generated once, kept in var/.
+
+    Stored in a file so every process on this machine (servers, workers, the
+    CLI) signs and checks with the same key, across restarts.
+    """
+    path = var_dir / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    var_dir.mkdir(parents=True, exist_ok=True)
+    candidate = secrets.token_urlsafe(48)
+    # O_EXCL: when two processes race, exactly one writes and both read its key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(candidate)
+    return candidate
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    """PostgreSQL URL, e.g. postgresql://user:password@host:5432/dbname."""
+    api_version: int = 4
+    """Prefix of the JSON routes (/4/accounts) and Version.api."""
+    secret_key: str = ""
+    """Signs CSRF tokens and keys the credential cache. Generated into var/ when unset."""
+    secret_key_from_env: bool = False
+    """Whether SECRET_KEY came from the environment (checked by `luna-admin check`)."""
+    session_lifetime: int = 8 * 3600
+    """Seconds a sign-in session lasts (absolute, not sliding)."""
+    cookie_secure: bool = False
+    """Send the session cookie only over HTTPS."""
+    production: bool = False
+    """LUNA_ADMIN_ENV=production: stricter checks in `luna-admin check`."""
+    login_max_failures: int = 5
+    """Failed sign-ins for one login before it is locked for a while."""
+    login_failure_window: int = 300
+    """Seconds over which failures are counted, and the length of a lock."""
+    credential_cache_ttl: int = 60
+    """Seconds a verified Basic credential is remembered (0 turns the cache off)."""
+    log_level: str = "info"
+    log_format: str = "text"
+    """text or json."""
+    host: str = "127.0.0.1"
+    port: int = 5010
+    db_pool_size: int = 10
+    """Connections each process keeps open to PostgreSQL."""
+    var_dir: Path = field(default_factory=lambda: ROOT / "var")
+    """Local state: the generated secret, the development database cluster."""
+
+    @property
+    def api_prefix(self) -> str:
+        return f"/{self.api_version}"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        var_dir = Path(os.environ.get("LUNA_ADMIN_VAR_DIR") or ROOT / "var")
+        secret = os.environ.get("SECRET_KEY", "")
+        return cls(
+            database_url=os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            api_version=_int("API_VERSION", 4, minimum=1),
+            secret_key=secret or load_or_create_secret(var_dir),
+            secret_key_from_env=bool(secret),
+            session_lifetime=_int("SESSION_LIFETIME", 8 * 3600, minimum=60),
+            cookie_secure=_bool("COOKIE_SECURE", False),
+            production=_choice("LUNA_ADMIN_ENV", "development", {"development", "production"})
+            == "production",
+            login_max_failures=_int("LOGIN_MAX_FAILURES", 5, minimum=1),
+            login_failure_window=_int("LOGIN_FAILURE_WINDOW", 300, minimum=1),
+            credential_cache_ttl=_int("CREDENTIAL_CACHE_TTL", 60, minimum=0),
+            log_level=_choice("LOG_LEVEL", "info", {"debug", "info", "warning", "error"}),
+            log_format=_choice("LOG_FORMAT", "text", {"text", "json"}),
+            host=os.environ.get("HOST") or "127.0.0.1",
+            port=_int("PORT", 5010, minimum=1),
+            db_pool_size=_int("DB_POOL_SIZE", 10, minimum=1),
+            var_dir=var_dir,
+        )
+
+
+def database_url_from_env() -> str:
+    """The database URL alone, for piccolo_conf.py (which must not create secrets)."""
+    return os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL

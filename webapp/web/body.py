@@ -1,0 +1,124 @@
+"""Request bodies: JSON or a posted form, validated against a JSON schema.
+
+Forms posted by the pages reach the same handlers as JSON bodies; form values
+are strings, so they are converted to the types the schema asks for first.
+Fields whose names start with `_` (the CSRF token, a typed confirmation) are
+page plumbing and never reach validation.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+from urllib.parse import parse_qsl
+
+from jsonschema import Draft7Validator
+from jsonschema.exceptions import ValidationError, best_match
+from litestar import Request
+
+from webapp.web.errors import LunaError
+
+MAX_BODY_BYTES = 1024 * 1024
+FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
+
+
+@lru_cache(maxsize=None)
+def _validator(schema_json: str) -> Draft7Validator:
+    schema = json.loads(schema_json)
+    Draft7Validator.check_schema(schema)
+    return Draft7Validator(schema)
+
+
+def validator(schema: dict[str, Any]) -> Draft7Validator:
+    return _validator(json.dumps(schema, sort_keys=True))
+
+
+def _error_path(error: ValidationError) -> str:
+    parts = [str(part) for part in error.absolute_path]
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [name for name in error.validator_value if name not in error.instance]
+        if missing:
+            parts.append(missing[0])
+    return ".".join(parts)
+
+
+def validate(data: Any, schema: dict[str, Any]) -> None:
+    """Raise 12022 with the path and reason of the most relevant violation."""
+    errors = list(validator(schema).iter_errors(data))
+    if not errors:
+        return
+    error = best_match(errors)
+    assert error is not None
+    raise LunaError("JSON_VALIDATION", path=_error_path(error), message=error.message)
+
+
+def _coerce_form(form: dict[str, str], schema: dict[str, Any]) -> dict[str, Any]:
+    properties = schema.get("properties", {})
+    result: dict[str, Any] = {}
+    for name, value in form.items():
+        kinds = properties.get(name, {}).get("type")
+        kinds = kinds if isinstance(kinds, list) else [kinds]
+        if value == "" and "null" in kinds:
+            result[name] = None
+        elif "integer" in kinds and value.lstrip("-").isdigit():
+            result[name] = int(value)
+        elif "boolean" in kinds and value.lower() in {"true", "false", "1", "0", "on"}:
+            result[name] = value.lower() in {"true", "1", "on"}
+        else:
+            result[name] = value
+    return result
+
+
+async def read_body(request: Request[Any, Any, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """The validated body of a JSON or form request, as a dict."""
+    data = await read_raw_body(request, schema)
+    if data == {} and schema.get("required"):
+        raise LunaError("EMPTY_JSON")
+    validate(data, schema)
+    return data
+
+
+async def read_raw_body(request: Request[Any, Any, Any], schema: dict[str, Any]) -> Any:
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+        raise LunaError("BODY_TOO_LARGE", limit=MAX_BODY_BYTES)
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise LunaError("BODY_TOO_LARGE", limit=MAX_BODY_BYTES)
+    if content_type in FORM_TYPES:
+        return _coerce_form(await _read_form(request, content_type, raw), schema)
+    if content_type and content_type != "application/json" and not content_type.endswith("+json"):
+        raise LunaError("UNSUPPORTED_MEDIA_TYPE")
+    if not raw.strip():
+        raise LunaError("NO_JSON")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise LunaError("NO_JSON") from None
+
+
+async def _read_form(request: Request[Any, Any, Any], content_type: str, raw: bytes) -> dict[str, str]:
+    if content_type == "multipart/form-data":
+        form = await request.form()
+        pairs = [(key, value) for key, value in form.multi_items() if isinstance(value, str)]
+    else:
+        try:
+            pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        except UnicodeDecodeError:
+            raise LunaError("BAD_FORM") from None
+    return {key: value for key, value in pairs if not key.startswith("_")}
+
+
+async def form_field(request: Request[Any, Any, Any], name: str) -> str | None:
+    """One raw field of a urlencoded form (for page plumbing such as `_confirm`)."""
+    raw = await request.body()
+    try:
+        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True)
+    except UnicodeDecodeError:
+        return None
+    for key, value in pairs:
+        if key == name:
+            return value
+    return None

@@ -1,0 +1,124 @@
+"""The error catalogue: every error the service answers, in one table.
+
+Codes below 29000 are the LUNA PLATFORM's own and keep their meaning; 29xxx
+codes are this service's, for cases the reference does not name. The catalogue
+is rendered at /docs/errors, which every error body links to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ErrorKind:
+    code: int
+    name: str
+    status: int
+    desc: str
+    detail: str
+    """A str.format template filled from the arguments of LunaError."""
+    explanation: str = ""
+
+
+_KINDS = [
+    ErrorKind(11009, "INTERNAL", 500, "Internal server error", "Internal server error",
+              "An unexpected failure. The log line with the same Luna-Request-Id tells more."),
+    ErrorKind(12002, "NO_JSON", 400, "Bad/incomplete input data", "Request does not contain json",
+              "The body is missing or is not valid JSON."),
+    ErrorKind(12005, "EMPTY_JSON", 400, "Bad/incomplete input data", "Request contain empty json",
+              "The body is an empty JSON object where fields are required."),
+    ErrorKind(12010, "NO_AUTH_HEADERS", 401, "Bad/incomplete input data",
+              "This resource needs 'Authorization' authorization headers",
+              "Neither Basic credentials nor a session cookie were sent."),
+    ErrorKind(12012, "BAD_QUERY_PARAM", 400, "Bad/incomplete input data",
+              "Bad query parameters '{name}'",
+              "A query or path parameter has a value of the wrong type or outside its range."),
+    ErrorKind(12014, "MISSING_QUERY_PARAM", 400, "Bad/incomplete input data",
+              "Required parameters '{name}' not found",
+              "A required query parameter is missing."),
+    ErrorKind(12022, "JSON_VALIDATION", 400, "Bad/incomplete input data",
+              "Failed to validate input json. Path: '{path}', message: '{message}'",
+              "The body does not match the schema of the route."),
+    ErrorKind(12024, "UNSUPPORTED_MEDIA_TYPE", 415, "Unsupported media type",
+              "Bad/incomplete input data",
+              "The Content-Type (or Accept) of the request is not one the route handles."),
+    ErrorKind(15012, "ACCOUNT_NOT_FOUND", 404, "Object not found",
+              "Account with id '{account_id}' not found", "No account has this id."),
+    ErrorKind(29001, "WRONG_CREDENTIALS", 401, "Unauthorized", "Login or password is incorrect",
+              "The same answer for an unknown login and a wrong password."),
+    ErrorKind(29002, "NOT_ADMIN", 403, "Forbidden",
+              "Account '{login}' is not an admin account",
+              "The credentials are right but only admin accounts may use the Admin."),
+    ErrorKind(29003, "LOGIN_THROTTLED", 429, "Too many requests",
+              "Too many failed sign-in attempts, try again in {retry_after} s",
+              "Failed sign-ins for this login or address passed LOGIN_MAX_FAILURES within "
+              "LOGIN_FAILURE_WINDOW seconds; the answer is the same whether the login exists."),
+    ErrorKind(29004, "CSRF_FAILED", 403, "Forbidden", "CSRF token missing or incorrect",
+              "A request authenticated by the session cookie that changes something must carry "
+              "the X-CSRF-Token header or the _csrf_token form field. Basic-authenticated "
+              "requests need none."),
+    ErrorKind(29005, "BAD_REQUEST_ID", 400, "Bad/incomplete input data",
+              "Bad Luna-Request-Id header '{value}'",
+              "Luna-Request-Id must look like 1536751345,8b8b5937-2e9c-4e8b-a7a7-5caf86621b5a."),
+    ErrorKind(29006, "LAST_ADMIN", 409, "Conflict",
+              "Account '{account_id}' is the last admin account and cannot be removed",
+              "At least one admin account must remain, or nobody could sign in."),
+    ErrorKind(29007, "LOGIN_TAKEN", 409, "Conflict", "Account with login '{login}' already exists",
+              "Logins are unique."),
+    ErrorKind(29008, "ACCOUNT_ID_TAKEN", 409, "Conflict",
+              "Account with id '{account_id}' already exists", "Account ids are unique."),
+    ErrorKind(29009, "LIST_NOT_FOUND", 404, "Object not found", "List with id '{list_id}' not found",
+              "No list has this id."),
+    ErrorKind(29010, "ROUTE_NOT_FOUND", 404, "Resource not found", "Page '{path}' not found",
+              "No route has this path."),
+    ErrorKind(29011, "METHOD_NOT_ALLOWED", 405, "Method not allowed",
+              "Method '{method}' is not allowed for '{path}'",
+              "The route exists but not with this method."),
+    ErrorKind(29012, "NOTHING_FOUND", 404, "Object not found", "Nothing found for '{q}'",
+              "Search found no account, list or task for the query."),
+    ErrorKind(29013, "SESSION_INVALID", 401, "Unauthorized",
+              "The session has expired or was ended, sign in again",
+              "The session cookie names no live session."),
+    ErrorKind(29014, "BODY_TOO_LARGE", 413, "Request entity too large",
+              "The body is larger than {limit} bytes", "Bodies are limited in size."),
+    ErrorKind(29015, "CONFIRMATION_MISMATCH", 400, "Bad/incomplete input data",
+              "Type '{expected}' to confirm", "Destructive page actions ask for the name to be typed."),
+    ErrorKind(29016, "BAD_FORM", 400, "Bad/incomplete input data",
+              "Request does not contain a valid form",
+              "A form body could not be decoded."),
+]
+
+CATALOGUE: dict[int, ErrorKind] = {kind.code: kind for kind in _KINDS}
+BY_NAME: dict[str, ErrorKind] = {kind.name: kind for kind in _KINDS}
+
+
+class LunaError(Exception):
+    """An error answered with its catalogue entry; `args` fill the detail template."""
+
+    def __init__(self, name: str, headers: dict[str, str] | None = None, **params: Any) -> None:
+        self.kind = BY_NAME[name]
+        self.params = params
+        self.headers = headers or {}
+        super().__init__(self.detail)
+
+    @property
+    def detail(self) -> str:
+        return self.kind.detail.format(**self.params)
+
+    @property
+    def status(self) -> int:
+        return self.kind.status
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.kind, self.detail)
+
+
+def error_body(kind: ErrorKind, detail: str) -> dict[str, Any]:
+    return {
+        "error_code": kind.code,
+        "desc": kind.desc,
+        "detail": detail,
+        "link": f"/docs/errors#error-{kind.code}",
+    }

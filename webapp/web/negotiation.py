@@ -1,0 +1,93 @@
+"""Content negotiation, written once: JSON, a full page, or an HTMX partial.
+
+Every handler builds its data once and hands it to `respond`, which picks the
+form of the answer from the request:
+
+- `HX-Request: true`                     -> the partial template
+- Accept prefers text/html                -> the full page template
+- anything else (application/json, */*)   -> JSON, the default
+"""
+
+from __future__ import annotations
+
+import enum
+from urllib.parse import quote, unquote
+from typing import Any
+
+from litestar import Request, Response
+from litestar.response import Redirect, Template
+
+VARY = {"Vary": "Accept, HX-Request"}
+
+
+class Mode(enum.Enum):
+    JSON = "json"
+    PAGE = "page"
+    PARTIAL = "partial"
+
+
+def response_mode(request: Request[Any, Any, Any]) -> Mode:
+    cached = request.scope.get("luna.mode")
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    if request.headers.get("hx-request") == "true":
+        mode = Mode.PARTIAL
+    elif "text/html" not in request.headers.get("accept", ""):
+        mode = Mode.JSON
+    else:
+        best = request.accept.best_match(["application/json", "text/html"], default="application/json")
+        mode = Mode.PAGE if best == "text/html" else Mode.JSON
+    request.scope["luna.mode"] = mode  # type: ignore[typeddict-unknown-key]
+    return mode
+
+
+def wants_html(request: Request[Any, Any, Any]) -> bool:
+    return response_mode(request) is not Mode.JSON
+
+
+FLASH_COOKIE = "luna_admin_flash"
+
+
+def respond(
+    request: Request[Any, Any, Any],
+    data: Any,
+    *,
+    page: str,
+    partial: str | None = None,
+    context: dict[str, Any] | None = None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response[Any]:
+    """Answer with `data` as JSON, or render it into `page` / `partial`."""
+    mode = response_mode(request)
+    all_headers = {**VARY, **(headers or {})}
+    if mode is Mode.JSON:
+        return Response(content=data, status_code=status_code, headers=all_headers)
+    template = partial if (mode is Mode.PARTIAL and partial) else page
+    flash_message = request.cookies.get(FLASH_COOKIE) if mode is Mode.PAGE else None
+    response = Template(
+        template_name=template,
+        context={"data": data, "flash": unquote(flash_message or ""), **(context or {})},
+        status_code=status_code,
+        headers=all_headers,
+    )
+    if flash_message:
+        response.delete_cookie(FLASH_COOKIE, path="/")
+    return response
+
+
+def redirect(
+    request: Request[Any, Any, Any], location: str, message: str | None = None
+) -> Response[Any]:
+    """After a successful form post: 303 for a plain form, HX-Redirect for htmx.
+
+    `message` is shown once on the page redirected to (post/redirect/get).
+    """
+    response: Response[Any]
+    if response_mode(request) is Mode.PARTIAL:
+        response = Response(content=b"", status_code=200, headers={"HX-Redirect": location})
+    else:
+        response = Redirect(path=location, status_code=303)
+    if message:
+        response.set_cookie(FLASH_COOKIE, quote(message), path="/", httponly=True, samesite="lax")
+    return response
