@@ -105,7 +105,8 @@ CREATE TABLE face_attribute (
 );
 CREATE INDEX face_attribute_account_idx ON face_attribute (account_id);
 CREATE INDEX face_attribute_face_idx ON face_attribute (face_id);
-CREATE INDEX face_attribute_expire_idx ON face_attribute (expire_time) WHERE expire_time IS NOT NULL;
+CREATE INDEX face_attribute_expire_idx ON face_attribute (expire_time)
+    WHERE expire_time IS NOT NULL;
 
 CREATE TABLE descriptor (
     descriptor_id bigserial PRIMARY KEY,

@@ -15,7 +15,9 @@ import pytest
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
 if not TEST_DATABASE_URL:
-    raise pytest.UsageError("set TEST_DATABASE_URL (make test does) to a database the tests may wipe")
+    raise pytest.UsageError(
+        "set TEST_DATABASE_URL (make test does) to a database the tests may wipe"
+    )
 # Piccolo's engine reads DATABASE_URL when piccolo_conf is first imported.
 os.environ["DATABASE_URL"] = TEST_DATABASE_URL
 
@@ -31,8 +33,17 @@ ADMIN_PASSWORD = "root"
 TEST_SECRET = "test-secret-key"
 
 TABLES = [
-    "sample", "event", "descriptor", "face_attribute", "list_face", "face", "list",
-    "auth_session", "login_throttle", "account_stats", "account",
+    "sample",
+    "event",
+    "descriptor",
+    "face_attribute",
+    "list_face",
+    "face",
+    "list",
+    "auth_session",
+    "login_throttle",
+    "account_stats",
+    "account",
 ]
 
 
@@ -94,12 +105,15 @@ async def reset_database(admin_hash: str) -> None:
     await db.fetch(
         "INSERT INTO account (login, password_hash, account_type, description) "
         "VALUES ($1, $2, 'admin', 'default administrator')",
-        ADMIN_LOGIN, admin_hash,
+        ADMIN_LOGIN,
+        admin_hash,
     )
 
 
 @pytest.fixture
-async def client(session_client: httpx.AsyncClient, admin_hash: str, app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+async def client(
+    session_client: httpx.AsyncClient, admin_hash: str, app
+) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
     """A client on an empty database holding only the default admin."""
     await reset_database(admin_hash)
     session_client.cookies.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -19,7 +20,7 @@ from litestar.plugins.htmx import HTMXPlugin
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
-from litestar.types import Message, Receive, Scope, Send
+from litestar.types import Message, Scope
 
 from webapp import __version__, db
 from webapp.accounts.authentication import Authenticator
@@ -30,7 +31,7 @@ from webapp.platform.controller import ListController
 from webapp.search.controller import SearchController
 from webapp.settings import ROOT, Settings
 from webapp.web.auth import admin_guard
-from webapp.web.errors import CATALOGUE, BY_NAME, LunaError, error_body
+from webapp.web.errors import BY_NAME, CATALOGUE, LunaError, error_body
 from webapp.web.negotiation import Mode, respond, response_mode
 from webapp.web.templates import configure_templates
 
@@ -52,7 +53,7 @@ class LunaLitestar(Litestar):
     404 and 405 answers, so it is handled here, outside the router.
     """
 
-    async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
@@ -67,8 +68,10 @@ class LunaLitestar(Litestar):
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []),
-                                      (b"luna-request-id", request_id.encode())]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"luna-request-id", request_id.encode()),
+                ]
             await send(message)
 
         try:
@@ -78,7 +81,10 @@ class LunaLitestar(Litestar):
                 await super().__call__(scope, receive, send_with_id)
         finally:
             log.info(
-                "%s %s %d %.1fms", scope["method"], scope["path"], status,
+                "%s %s %d %.1fms",
+                scope["method"],
+                scope["path"],
+                status,
                 (time.perf_counter() - started) * 1000,
             )
             REQUEST_ID.reset(token)
@@ -87,17 +93,23 @@ class LunaLitestar(Litestar):
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", ()):
         if key == name:
-            return value.decode("latin-1")  # type: ignore[no-any-return]
+            return value.decode("latin-1")
     return None
 
 
-async def _send_error(send: Send, error: LunaError) -> None:
-    import json
-
+async def _send_error(send: Any, error: LunaError) -> None:
+    """Answer before Litestar sees the request (a malformed Luna-Request-Id)."""
     body = json.dumps(error.body()).encode()
-    await send({"type": "http.response.start", "status": error.status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": error.status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -130,14 +142,20 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         return Redirect(path="/login", query_params={"next": target}, status_code=303)
     if error.status == 401 and mode is Mode.PARTIAL:
         return Response(content=b"", status_code=401, headers={"HX-Redirect": "/login"})
-    if error.kind.name == "NO_AUTH_HEADERS" and request.headers.get("exclude-header", "").lower() != "www-authorization":
+    if (
+        error.kind.name == "NO_AUTH_HEADERS"
+        and request.headers.get("exclude-header", "").lower() != "www-authorization"
+    ):
         headers["WWW-Authenticate"] = 'Basic realm="luna-admin"'
     if mode is Mode.JSON:
         return Response(content=error.body(), status_code=error.status, headers=headers)
     return Template(
-        template_name="pages/errors/error.html" if mode is Mode.PAGE else "partials/common/_error.html",
+        template_name="pages/errors/error.html"
+        if mode is Mode.PAGE
+        else "partials/common/_error.html",
         context={"error": error.body(), "status": error.status},
-        status_code=error.status, headers=headers,
+        status_code=error.status,
+        headers=headers,
     )
 
 
@@ -145,8 +163,13 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
 async def home(request: Request[Any, Any, Any]) -> Response[Any]:
     """Route 1: the accounts table is the home page."""
     data, context = await accounts_page_data(request)
-    return respond(request, data, page="pages/accounts/index.html",
-                   partial="partials/accounts/_table.html", context=context)
+    return respond(
+        request,
+        data,
+        page="pages/accounts/index.html",
+        partial="partials/accounts/_table.html",
+        context=context,
+    )
 
 
 @get("/version", opt={"public": True})
@@ -159,8 +182,17 @@ async def version(request: Request[Any, Any, Any]) -> dict[str, Any]:
 @get("/docs/errors", opt={"public": True}, include_in_schema=False)
 async def error_reference(request: Request[Any, Any, Any]) -> Response[Any]:
     kinds = sorted(CATALOGUE.values(), key=lambda kind: kind.code)
-    data = {"errors": [{**error_body(kind, kind.detail), "status": kind.status,
-                        "name": kind.name, "explanation": kind.explanation} for kind in kinds]}
+    data = {
+        "errors": [
+            {
+                **error_body(kind, kind.detail),
+                "status": kind.status,
+                "name": kind.name,
+                "explanation": kind.explanation,
+            }
+            for kind in kinds
+        ]
+    }
     return respond(request, data, page="pages/docs/errors.html")
 
 
@@ -180,12 +212,22 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     pages = Router(
         path="/",
-        route_handlers=[home, AccountController, ListController, SearchController,
-                        LoginPageController, version, error_reference],
+        route_handlers=[
+            home,
+            AccountController,
+            ListController,
+            SearchController,
+            LoginPageController,
+            version,
+            error_reference,
+        ],
     )
     static = create_static_files_router(
-        path="/static", directories=[ROOT / "static"], opt={"public": True},
-        include_in_schema=False, send_as_attachment=False,
+        path="/static",
+        directories=[ROOT / "static"],
+        opt={"public": True},
+        include_in_schema=False,
+        send_as_attachment=False,
     )
     app = LunaLitestar(
         route_handlers=[api, pages, static],

@@ -11,8 +11,9 @@ from webapp.settings import Settings
 async def default_password_still_valid() -> bool:
     await db.start_pool(1)
     try:
-        row = await db.fetchrow("SELECT password_hash FROM account WHERE login = $1",
-                                DEFAULT_ADMIN_LOGIN)
+        row = await db.fetchrow(
+            "SELECT password_hash FROM account WHERE login = $1", DEFAULT_ADMIN_LOGIN
+        )
     finally:
         await db.close_pool()
     return row is not None and await verify_password(DEFAULT_ADMIN_PASSWORD, row["password_hash"])
@@ -26,12 +27,16 @@ async def run_checks(settings: Settings) -> list[str]:
             "of a deployment must share one key, so set SECRET_KEY explicitly"
         )
     if settings.production and not settings.cookie_secure:
-        warnings.append("LUNA_ADMIN_ENV=production but COOKIE_SECURE is off: "
-                        "the session cookie would travel over plain HTTP")
+        warnings.append(
+            "LUNA_ADMIN_ENV=production but COOKIE_SECURE is off: "
+            "the session cookie would travel over plain HTTP"
+        )
     try:
         if await default_password_still_valid():
-            warnings.append(f"the default admin {DEFAULT_ADMIN_LOGIN} still has the password "
-                            f"'{DEFAULT_ADMIN_PASSWORD}': change it on /password")
+            warnings.append(
+                f"the default admin {DEFAULT_ADMIN_LOGIN} still has the password "
+                f"'{DEFAULT_ADMIN_PASSWORD}': change it on /password"
+            )
     except OSError as error:
         warnings.append(f"could not reach the database to check the default password: {error}")
     return warnings

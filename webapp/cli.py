@@ -42,8 +42,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     asyncio.run(prepare_database(settings))
     uvicorn.run(
-        create_app(settings), host=args.host or settings.host, port=args.port or settings.port,
-        log_config=None, access_log=False, server_header=False, lifespan="on",
+        create_app(settings),
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        lifespan="on",
     )
     return 0
 
@@ -62,8 +67,12 @@ def cmd_create_admin(settings: Settings, args: argparse.Namespace) -> int:
     from webapp.web.errors import LunaError
 
     password = args.password or getpass.getpass("Password: ")
-    body = {"login": args.login, "password": password, "account_type": "admin",
-            "description": args.description}
+    body = {
+        "login": args.login,
+        "password": password,
+        "account_type": "admin",
+        "description": args.description,
+    }
     try:
         validate(body, service.ACCOUNT_SCHEMA)
         account_id = asyncio.run(_with_db(settings, lambda: service.create_account(**body)))
@@ -78,9 +87,14 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     from webapp.platform.seed import SeedPlan, seed
 
     plan = SeedPlan(
-        accounts=args.accounts, lists_per_account=args.lists_per_account, faces=args.faces,
-        faces_per_list=args.faces_per_list, descriptor_versions=tuple(args.descriptor_versions),
-        attributes=args.attributes, events=args.events, samples=args.samples,
+        accounts=args.accounts,
+        lists_per_account=args.lists_per_account,
+        faces=args.faces,
+        faces_per_list=args.faces_per_list,
+        descriptor_versions=tuple(args.descriptor_versions),
+        attributes=args.attributes,
+        events=args.events,
+        samples=args.samples,
         account_id=args.account_id,
     )
     report = asyncio.run(_with_db(settings, lambda: seed(plan)))
@@ -116,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser(
-        "serve", help="apply migrations, ensure an admin exists, serve HTTP",
+        "serve",
+        help="apply migrations, ensure an admin exists, serve HTTP",
         description="Apply pending migrations, create the default admin root@visionlabs.ai "
         "(password root) when no admin account exists, and serve HTTP.",
     )
@@ -124,46 +139,66 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on (default PORT or 5010)")
     serve.set_defaults(func=cmd_serve)
 
-    migrate = commands.add_parser("migrate", help="apply pending database migrations",
-                                  description="Apply pending database migrations and exit.")
+    migrate = commands.add_parser(
+        "migrate",
+        help="apply pending database migrations",
+        description="Apply pending database migrations and exit.",
+    )
     migrate.set_defaults(func=cmd_migrate)
 
-    admin = commands.add_parser("create-admin", help="create an admin account",
-                                description="Create an admin account (asks for the password "
-                                "when --password is not given).")
+    admin = commands.add_parser(
+        "create-admin",
+        help="create an admin account",
+        description="Create an admin account (asks for the password when --password is not given).",
+    )
     admin.add_argument("login", help="the login, an e-mail address")
     admin.add_argument("--password", help="the password (prompted when omitted)")
     admin.add_argument("--description", default="", help="a description of the account")
     admin.set_defaults(func=cmd_create_admin)
 
     seed = commands.add_parser(
-        "seed", help="fill the database with realistic platform data, fast",
+        "seed",
+        help="fill the database with realistic platform data, fast",
         description="Create accounts with lists, faces, memberships, attributes, descriptors, "
         "events and samples using COPY. Meant for demos and benchmarks.",
     )
     seed.add_argument("--accounts", type=int, default=10, help="accounts to create (default 10)")
     seed.add_argument("--account-id", help="add the data to this existing account instead")
     seed.add_argument("--lists-per-account", type=int, default=3, help="lists per account")
-    seed.add_argument("--faces", type=int, default=1000,
-                      help="faces per account (default 1000)")
-    seed.add_argument("--faces-per-list", type=int, default=100,
-                      help="faces linked to each list (default 100)")
-    seed.add_argument("--descriptor-versions", type=int, nargs="*", default=[56],
-                      help="a descriptor of each version for every face (default 56)")
-    seed.add_argument("--attributes", type=float, default=0.5,
-                      help="share of faces with basic attributes (default 0.5)")
+    seed.add_argument("--faces", type=int, default=1000, help="faces per account (default 1000)")
+    seed.add_argument(
+        "--faces-per-list", type=int, default=100, help="faces linked to each list (default 100)"
+    )
+    seed.add_argument(
+        "--descriptor-versions",
+        type=int,
+        nargs="*",
+        default=[56],
+        help="a descriptor of each version for every face (default 56)",
+    )
+    seed.add_argument(
+        "--attributes",
+        type=float,
+        default=0.5,
+        help="share of faces with basic attributes (default 0.5)",
+    )
     seed.add_argument("--events", type=int, default=0, help="events per account")
-    seed.add_argument("--samples", type=float, default=0.0,
-                      help="share of faces with a sample image (default 0)")
+    seed.add_argument(
+        "--samples", type=float, default=0.0, help="share of faces with a sample image (default 0)"
+    )
     seed.set_defaults(func=cmd_seed)
 
-    recount = commands.add_parser("recount", help="rebuild the account and list counters",
-                                  description="Recount lists, faces and attributes per account "
-                                  "and faces per list from the rows.")
+    recount = commands.add_parser(
+        "recount",
+        help="rebuild the account and list counters",
+        description="Recount lists, faces and attributes per account "
+        "and faces per list from the rows.",
+    )
     recount.set_defaults(func=cmd_recount)
 
     check = commands.add_parser(
-        "check", help="warn about insecure settings",
+        "check",
+        help="warn about insecure settings",
         description="Warn about insecure settings: the default admin password still valid, "
         "insecure cookies in production, no SECRET_KEY set.",
     )

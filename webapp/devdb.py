@@ -27,9 +27,7 @@ class DevDbError(RuntimeError):
 
 
 def pg_bin_dir() -> Path:
-    candidates = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name)
-    )
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))
     for candidate in reversed(candidates):
         if (candidate / "initdb").exists():
             return candidate
@@ -81,7 +79,9 @@ class Cluster:
         return (self.data / "PG_VERSION").exists()
 
     def running(self) -> bool:
-        result = _run_as_owner([str(self.bin / "pg_ctl"), "-D", str(self.data), "status"], check=False)
+        result = _run_as_owner(
+            [str(self.bin / "pg_ctl"), "-D", str(self.data), "status"], check=False
+        )
         return result.returncode == 0
 
     def ensure_running(self) -> None:
@@ -90,10 +90,13 @@ class Cluster:
             _run_as_owner(
                 [
                     str(self.bin / "initdb"),
-                    "-D", str(self.data),
-                    "-U", "postgres",
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    "postgres",
                     "--auth=trust",
-                    "-E", "UTF8",
+                    "-E",
+                    "UTF8",
                     "--locale=C.UTF-8",
                 ]
             )
@@ -111,8 +114,19 @@ class Cluster:
             ]
         )
         result = _run_as_owner(
-            [str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w",
-             "-t", "60", "-o", options, "start"],
+            [
+                str(self.bin / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.log),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                options,
+                "start",
+            ],
             check=False,
         )
         if result.returncode != 0:
@@ -124,24 +138,38 @@ class Cluster:
         if not Path(psql[0]).exists():
             psql[0] = "psql"
         exists = subprocess.run(
-            [*psql, "-d", "postgres", "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{dbname}'"],
-            check=True, capture_output=True, text=True,
+            [
+                *psql,
+                "-d",
+                "postgres",
+                "-tAc",
+                f"SELECT 1 FROM pg_database WHERE datname = '{dbname}'",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout.strip()
         if exists != "1":
             subprocess.run(
                 [*psql, "-d", "postgres", "-qc", f'CREATE DATABASE "{dbname}"'],
-                check=True, capture_output=True, text=True,
+                check=True,
+                capture_output=True,
+                text=True,
             )
 
     def stop(self) -> None:
         if self.initialised() and self.running():
-            _run_as_owner([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"])
+            _run_as_owner(
+                [str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     command = args[0] if args else "ensure"
-    cluster = Cluster(Path(os.environ["LUNA_ADMIN_PG_DIR"]) if os.environ.get("LUNA_ADMIN_PG_DIR") else None)
+    cluster = Cluster(
+        Path(os.environ["LUNA_ADMIN_PG_DIR"]) if os.environ.get("LUNA_ADMIN_PG_DIR") else None
+    )
     try:
         if command == "ensure":
             dbname = args[1] if len(args) > 1 else DEFAULT_DB

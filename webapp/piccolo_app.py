@@ -6,7 +6,13 @@ from webapp.settings import ROOT
 
 
 def _tables() -> list:
-    from webapp.accounts.tables import Account, AccountStats, AccountTotal, AuthSession, LoginThrottle
+    from webapp.accounts.tables import (
+        Account,
+        AccountStats,
+        AccountTotal,
+        AuthSession,
+        LoginThrottle,
+    )
     from webapp.platform.tables import (
         Descriptor,
         Event,

@@ -61,7 +61,7 @@ class Authenticator:
         if not verified:
             await throttle.record_failure(login, ip, self.policy)
             raise LunaError("WRONG_CREDENTIALS")
-        assert key is not None
+        assert key is not None and row is not None
         self.cache.remember(key, row["account_id"])
         await throttle.clear_login(login)
         return _principal(row, "basic")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from litestar.params import FromPath
 from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.params import FromPath
 from litestar.response import Template
 
 from webapp.accounts import service
@@ -25,11 +25,11 @@ AnyRequest = Request[Any, Any, Any]
 
 
 def _authenticator(request: AnyRequest) -> Authenticator:
-    return request.app.state.authenticator  # type: ignore[no-any-return]
+    return request.app.state.authenticator
 
 
 def _api(request: AnyRequest) -> str:
-    return request.app.state.settings.api_prefix  # type: ignore[no-any-return]
+    return request.app.state.settings.api_prefix
 
 
 async def accounts_page_data(request: AnyRequest) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -40,10 +40,13 @@ async def accounts_page_data(request: AnyRequest) -> tuple[dict[str, Any], dict[
     data = {"accounts": accounts, "account_count": count}
     context = {
         "page": page,
-        "filters": {"create_time__gte": query.text("create_time__gte"),
-                    "create_time__lt": query.text("create_time__lt")},
+        "filters": {
+            "create_time__gte": query.text("create_time__gte"),
+            "create_time__lt": query.text("create_time__lt"),
+        },
         "account_types": service.ACCOUNT_TYPES,
-        "form": {}, "errors": {},
+        "form": {},
+        "errors": {},
     }
     return data, context
 
@@ -74,12 +77,18 @@ async def _form_with_error(request: AnyRequest, error: LunaError) -> Response[An
     field = str(error.params.get("path") or "")
     if error.kind.name == "LOGIN_TAKEN":
         field = "login"
-    message = str(error.params.get("message", error.detail))
+    message = (
+        service.FRIENDLY_FIELD_HINTS.get(field) if error.kind.name == "JSON_VALIDATION" else None
+    )
+    message = message or str(error.params.get("message", error.detail))
     form.pop("password", None)
     return Template(
         template_name="partials/accounts/_create_form.html",
-        context={"form": form, "errors": {field or "_": message},
-                 "account_types": service.ACCOUNT_TYPES},
+        context={
+            "form": form,
+            "errors": {field or "_": message},
+            "account_types": service.ACCOUNT_TYPES,
+        },
         status_code=422,
     )
 
@@ -91,8 +100,11 @@ class AccountController(Controller):
     async def list_accounts(self, request: AnyRequest) -> Response[Any]:
         data, context = await accounts_page_data(request)
         return respond(
-            request, data, page="pages/accounts/index.html",
-            partial="partials/accounts/_table.html", context=context,
+            request,
+            data,
+            page="pages/accounts/index.html",
+            partial="partials/accounts/_table.html",
+            context=context,
         )
 
     @post("/", status_code=201)
@@ -106,11 +118,12 @@ class AccountController(Controller):
         form = await read_raw_body(request, service.ACCOUNT_SCHEMA)
         message = ""
         value = form.get(field)
-        if field in service.ACCOUNT_SCHEMA["properties"] and value not in (None, ""):
+        properties = service.ACCOUNT_SCHEMA["properties"]
+        if field in properties and value not in (None, ""):
             try:
-                validate({field: value}, {**service.ACCOUNT_SCHEMA, "required": [], "anyOf": [{}]})
-            except LunaError as error:
-                message = str(error.params.get("message", error.detail))
+                validate(value, properties[field])
+            except LunaError:
+                message = service.FRIENDLY_FIELD_HINTS.get(field, "This value is not valid")
             if not message and field in ("login", "email") and await service.login_exists(value):
                 message = f"Account with login '{value}' already exists"
         return Template(
@@ -130,11 +143,15 @@ class AccountController(Controller):
         return respond(request, account, page="pages/accounts/detail.html", context=context)
 
     @put("/{account_id:str}", status_code=201)
-    async def create_account_with_id(self, request: AnyRequest, account_id: FromPath[str]) -> Response[Any]:
+    async def create_account_with_id(
+        self, request: AnyRequest, account_id: FromPath[str]
+    ) -> Response[Any]:
         return await _create(request, parse_uuid(account_id, "account_id"))
 
     @delete("/{account_id:str}", status_code=204)
-    async def remove_account(self, request: AnyRequest, account_id: FromPath[str]) -> Response[None]:
+    async def remove_account(
+        self, request: AnyRequest, account_id: FromPath[str]
+    ) -> Response[None]:
         login = await service.delete_account(
             parse_uuid(account_id, "account_id"), _authenticator(request).cache
         )
@@ -143,7 +160,9 @@ class AccountController(Controller):
         return Response(content=None, status_code=204)
 
     @post("/{account_id:str}/delete", include_in_schema=False)
-    async def remove_account_form(self, request: AnyRequest, account_id: FromPath[str]) -> Response[Any]:
+    async def remove_account_form(
+        self, request: AnyRequest, account_id: FromPath[str]
+    ) -> Response[Any]:
         """The page's delete form: the operator must type the login to confirm."""
         uid = parse_uuid(account_id, "account_id")
         account = await service.get_account(uid)
@@ -160,7 +179,9 @@ class AccountController(Controller):
         page = Query(request).page()
         lists, count = await platform.list_lists(page, uid)
         return respond(
-            request, {"lists": lists, "list_count": count},
-            page="pages/accounts/lists.html", partial="partials/accounts/_lists_table.html",
+            request,
+            {"lists": lists, "list_count": count},
+            page="pages/accounts/lists.html",
+            partial="partials/accounts/_lists_table.html",
             context={"account": account, "page": page},
         )

@@ -43,19 +43,26 @@ LOGIN_FORM_SCHEMA: dict[str, Any] = {
 
 
 def _auth(request: AnyRequest) -> Authenticator:
-    return request.app.state.authenticator  # type: ignore[no-any-return]
+    return request.app.state.authenticator
 
 
 def _set_session_cookie(request: AnyRequest, response: Response[Any], token: str) -> None:
     settings = request.app.state.settings
     response.set_cookie(
-        sessions.COOKIE_NAME, token, path="/", httponly=True, samesite="lax",
-        secure=settings.cookie_secure, max_age=settings.session_lifetime,
+        sessions.COOKIE_NAME,
+        token,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        max_age=settings.session_lifetime,
     )
     response.headers["X-CSRF-Token"] = csrf_token_for(settings.secret_key, token)
 
 
-async def _begin_session(request: AnyRequest, principal: Principal, response: Response[Any]) -> None:
+async def _begin_session(
+    request: AnyRequest, principal: Principal, response: Response[Any]
+) -> None:
     """A new session for `principal`; the one the request came with (if any) ends.
 
     Rotating the token at sign-in means a token planted before sign-in is useless.
@@ -157,18 +164,28 @@ class LoginPageController(Controller):
         return response
 
     def _login_form(
-        self, request: AnyRequest, target: str, error: str | None, login: str,
-        status_code: int, headers: dict[str, str] | None = None,
+        self,
+        request: AnyRequest,
+        target: str,
+        error: str | None,
+        login: str,
+        status_code: int,
+        headers: dict[str, str] | None = None,
     ) -> Response[Any]:
         token = request.cookies.get(PRE_SESSION_COOKIE) or secrets.token_urlsafe(24)
         partial = response_mode(request) is Mode.PARTIAL
         response = Template(
             template_name="partials/auth/_login_form.html" if partial else "pages/auth/login.html",
             context={"next": target, "error": error, "login": login, "login_csrf": token},
-            status_code=status_code, headers=headers or {},
+            status_code=status_code,
+            headers=headers or {},
         )
         response.set_cookie(
-            PRE_SESSION_COOKIE, token, path="/login", httponly=True, samesite="strict",
+            PRE_SESSION_COOKIE,
+            token,
+            path="/login",
+            httponly=True,
+            samesite="strict",
             secure=request.app.state.settings.cookie_secure,
         )
         return response
@@ -203,8 +220,11 @@ class LoginPageController(Controller):
         except LunaError as error:
             message = str(error.params.get("message", error.detail))
             return respond(
-                request, error.body(), page="pages/auth/password.html",
-                partial="partials/auth/_password_form.html", context={"error": message},
+                request,
+                error.body(),
+                page="pages/auth/password.html",
+                partial="partials/auth/_password_form.html",
+                context={"error": message},
                 status_code=error.status,
             )
         response = redirect(request, "/", "Password changed; other sessions were signed out")

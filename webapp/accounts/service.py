@@ -35,9 +35,19 @@ ACCOUNT_SCHEMA: dict[str, Any] = {
         "organization_name": {"type": "string", "maxLength": 128},
     },
     "required": ["password"],
-    "anyOf": [{"required": ["login"]}, {"required": ["email"]}],
+    # login is required, unless the legacy email stands in for it.
+    "if": {"required": ["email"], "not": {"required": ["login"]}},
+    "else": {"required": ["login"]},
     "additionalProperties": False,
 }
+
+FRIENDLY_FIELD_HINTS = {
+    "login": "Enter an e-mail address such as name@example.com: lower-case letters, digits "
+    "and _'+-. before the @, then a domain like example.com",
+    "password": "Use 3 to 128 characters",
+    "description": "Use at most 128 characters",
+}
+"""What the create form says under a field, where the schema's own message is cryptic."""
 
 PASSWORD_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -112,7 +122,9 @@ async def list_accounts(
     rows = await db.fetch(
         f"SELECT {_ACCOUNT_COLUMNS} FROM account{where} "
         f"ORDER BY create_time DESC, account_id DESC LIMIT ${n + 1} OFFSET ${n + 2}",
-        *args, page.page_size, page.offset,
+        *args,
+        page.page_size,
+        page.offset,
     )
     if args:
         count_row = await db.fetchrow(f"SELECT count(*) AS n FROM account{where}", *args)
@@ -158,7 +170,11 @@ async def create_account(
         row = await db.fetchrow(
             "INSERT INTO account (account_id, login, password_hash, account_type, description) "
             "VALUES (coalesce($1, gen_random_uuid()), $2, $3, $4, $5) RETURNING account_id",
-            account_id, login, password_hash, account_type, description,
+            account_id,
+            login,
+            password_hash,
+            account_type,
+            description,
         )
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "account_pkey":
@@ -166,7 +182,8 @@ async def create_account(
         raise LunaError("LOGIN_TAKEN", login=login) from None
     assert row is not None
     log.info("account %s (%s, %s) created", row["account_id"], login, account_type)
-    return row["account_id"]  # type: ignore[no-any-return]
+    new_id: uuid.UUID = row["account_id"]
+    return new_id
 
 
 async def delete_account(account_id: uuid.UUID, cache: CredentialCache | None = None) -> str:
@@ -186,13 +203,14 @@ async def delete_account(account_id: uuid.UUID, cache: CredentialCache | None = 
         )
         if row is None:
             raise LunaError("ACCOUNT_NOT_FOUND", account_id=account_id)
+        login = str(row["login"])
         if row["account_type"] == "admin" and len(admins) <= 1:
             raise LunaError("LAST_ADMIN", account_id=account_id)
         await db.fetch("DELETE FROM account WHERE account_id = $1", account_id)
     if cache is not None:
         cache.forget_account(account_id)
-    log.info("account %s (%s) removed", account_id, row["login"])
-    return str(row["login"])
+    log.info("account %s (%s) removed", account_id, login)
+    return login
 
 
 async def change_password(
@@ -204,7 +222,8 @@ async def change_password(
         updated = await db.fetch(
             "UPDATE account SET password_hash = $2, last_update_time = now() "
             "WHERE account_id = $1 RETURNING 1",
-            account_id, password_hash,
+            account_id,
+            password_hash,
         )
         if not updated:
             raise LunaError("ACCOUNT_NOT_FOUND", account_id=account_id)
@@ -223,12 +242,14 @@ async def ensure_default_admin() -> bool:
         "INSERT INTO account (login, password_hash, account_type, description) "
         "VALUES ($1, $2, 'admin', 'default administrator') ON CONFLICT (login) DO NOTHING "
         "RETURNING 1",
-        DEFAULT_ADMIN_LOGIN, password_hash,
+        DEFAULT_ADMIN_LOGIN,
+        password_hash,
     )
     if created:
         log.warning(
             "created the default admin account %s with password %r: sign in and change it now",
-            DEFAULT_ADMIN_LOGIN, DEFAULT_ADMIN_PASSWORD,
+            DEFAULT_ADMIN_LOGIN,
+            DEFAULT_ADMIN_PASSWORD,
         )
     return bool(created)
 

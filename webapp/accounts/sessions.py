@@ -25,7 +25,11 @@ async def create(account_id: uuid.UUID, lifetime_seconds: int, ip: str, user_age
     await db.fetch(
         "INSERT INTO auth_session (token_hash, account_id, expire_time, ip, user_agent) "
         "VALUES ($1, $2, now() + make_interval(secs => $3), $4, $5)",
-        token_hash(token), account_id, lifetime_seconds, ip[:64], user_agent[:256],
+        token_hash(token),
+        account_id,
+        lifetime_seconds,
+        ip[:64],
+        user_agent[:256],
     )
     # Housekeeping on sign-in, which is rare: expired sessions are useless.
     await db.fetch("DELETE FROM auth_session WHERE expire_time < now()")
@@ -47,7 +51,5 @@ async def end(token: str) -> None:
 
 
 async def end_all(account_id: uuid.UUID) -> int:
-    rows = await db.fetch(
-        "DELETE FROM auth_session WHERE account_id = $1 RETURNING 1", account_id
-    )
+    rows = await db.fetch("DELETE FROM auth_session WHERE account_id = $1 RETURNING 1", account_id)
     return len(rows)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import timedelta
 
 from webapp import db
 
@@ -42,8 +43,11 @@ async def retry_after(login: str, ip: str) -> int | None:
 
 async def record_failure(login: str, ip: str, policy: ThrottlePolicy) -> None:
     login_key, ip_key = keys_for(login, ip)
-    window = f"{policy.window_seconds} seconds"
-    for key, limit in ((login_key, policy.max_failures), (ip_key, policy.max_failures * ADDRESS_FACTOR)):
+    window = timedelta(seconds=policy.window_seconds)
+    for key, limit in (
+        (login_key, policy.max_failures),
+        (ip_key, policy.max_failures * ADDRESS_FACTOR),
+    ):
         await db.fetch(
             """
             INSERT INTO login_throttle AS t (key, failures, window_start, locked_until)

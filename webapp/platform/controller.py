@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar.params import FromPath
 from litestar import Controller, Request, Response, get
+from litestar.params import FromPath
 
 from webapp.platform import service
 from webapp.web.negotiation import respond
@@ -23,8 +23,11 @@ class ListController(Controller):
         page = query.page()
         lists, count = await service.list_lists(page, query.uuid("account_id"))
         return respond(
-            request, {"lists": lists, "list_count": count}, page="pages/lists/index.html",
-            partial="partials/accounts/_lists_table.html", context={"page": page},
+            request,
+            {"lists": lists, "list_count": count},
+            page="pages/lists/index.html",
+            partial="partials/accounts/_lists_table.html",
+            context={"page": page},
         )
 
     @get("/{list_id:str}")

@@ -44,17 +44,23 @@ class SeedPlan:
 def tiny_png(seed: int, size: int = 32) -> bytes:
     """A small grey-scale PNG with a pattern that depends on `seed`."""
     rng = random.Random(seed)
-    rows = b"".join(
-        b"\x00" + bytes(rng.randrange(256) for _ in range(size)) for _ in range(size)
-    )
+    rows = b"".join(b"\x00" + bytes(rng.randrange(256) for _ in range(size)) for _ in range(size))
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     header = struct.pack(">IIBBBBB", size, size, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 async def seed(plan: SeedPlan) -> str:
@@ -65,7 +71,9 @@ async def seed(plan: SeedPlan) -> str:
     async with db.connection() as conn, conn.transaction():
         if plan.account_id:
             account_ids = [uuid.UUID(plan.account_id)]
-            if not await conn.fetchval("SELECT 1 FROM account WHERE account_id = $1", account_ids[0]):
+            if not await conn.fetchval(
+                "SELECT 1 FROM account WHERE account_id = $1", account_ids[0]
+            ):
                 raise SystemExit(f"account {plan.account_id} not found")
         else:
             rows = await conn.fetch(
@@ -78,12 +86,16 @@ async def seed(plan: SeedPlan) -> str:
                 FROM generate_series(1, $1) g
                 RETURNING account_id
                 """,
-                plan.accounts, batch, password_hash,
+                plan.accounts,
+                batch,
+                password_hash,
             )
             account_ids = [row["account_id"] for row in rows]
         counts["accounts"] = len(account_ids)
 
-        await conn.execute("CREATE TEMP TABLE seed_faces (face_id uuid, account_id uuid, rn bigint) ON COMMIT DROP")
+        await conn.execute(
+            "CREATE TEMP TABLE seed_faces (face_id uuid, account_id uuid, rn bigint) ON COMMIT DROP"
+        )
         await conn.execute(
             """
             WITH inserted AS (
@@ -95,11 +107,14 @@ async def seed(plan: SeedPlan) -> str:
             INSERT INTO seed_faces
             SELECT face_id, account_id, row_number() OVER (PARTITION BY account_id) FROM inserted
             """,
-            account_ids, plan.faces,
+            account_ids,
+            plan.faces,
         )
         counts["faces"] = len(account_ids) * plan.faces
 
-        await conn.execute("CREATE TEMP TABLE seed_lists (list_id uuid, account_id uuid, k bigint) ON COMMIT DROP")
+        await conn.execute(
+            "CREATE TEMP TABLE seed_lists (list_id uuid, account_id uuid, k bigint) ON COMMIT DROP"
+        )
         await conn.execute(
             """
             WITH inserted AS (
@@ -111,7 +126,8 @@ async def seed(plan: SeedPlan) -> str:
             INSERT INTO seed_lists
             SELECT list_id, account_id, row_number() OVER (PARTITION BY account_id) FROM inserted
             """,
-            account_ids, plan.lists_per_account,
+            account_ids,
+            plan.lists_per_account,
         )
         counts["lists"] = len(account_ids) * plan.lists_per_account
         # List k of an account holds that account's faces numbered ((k-1)*n, k*n].
@@ -160,7 +176,8 @@ async def seed(plan: SeedPlan) -> str:
                 FROM unnest($1::uuid[]) a, generate_series(1, $2) g,
                      LATERAL (SELECT gen_random_uuid() AS h) handler
                 """,
-                account_ids, plan.events,
+                account_ids,
+                plan.events,
             )
             counts["events"] = int(status.split()[-1])
 

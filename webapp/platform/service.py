@@ -24,20 +24,25 @@ def list_json(row: Any) -> dict[str, Any]:
     }
 
 
-async def list_lists(page: Page, account_id: uuid.UUID | None = None) -> tuple[list[dict[str, Any]], int]:
+async def list_lists(
+    page: Page, account_id: uuid.UUID | None = None
+) -> tuple[list[dict[str, Any]], int]:
     """A page of lists (of one account, or all), newest first, and how many match."""
     if account_id is None:
         rows = await db.fetch(
             f"SELECT {_LIST_COLUMNS} FROM list ORDER BY create_time DESC, list_id DESC "
             "LIMIT $1 OFFSET $2",
-            page.page_size, page.offset,
+            page.page_size,
+            page.offset,
         )
         count = await db.fetchrow("SELECT count(*) AS n FROM list")
     else:
         rows = await db.fetch(
             f"SELECT {_LIST_COLUMNS} FROM list WHERE account_id = $1 "
             "ORDER BY create_time DESC, list_id DESC LIMIT $2 OFFSET $3",
-            account_id, page.page_size, page.offset,
+            account_id,
+            page.page_size,
+            page.offset,
         )
         # The account's list_count is kept by a trigger: no count(*) needed.
         count = await db.fetchrow(

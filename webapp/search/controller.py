@@ -57,7 +57,10 @@ class SearchController(Controller):
             if mode is Mode.JSON:
                 raise error
             return respond(
-                request, error.body(), page="pages/search/not_found.html",
-                context={"q": q}, status_code=404,
+                request,
+                error.body(),
+                page="pages/search/not_found.html",
+                context={"q": q},
+                status_code=404,
             )
         return respond(request, found, page="pages/search/not_found.html")

@@ -32,7 +32,7 @@ PRE_SESSION_COOKIE = "luna_admin_csrf"
 
 
 def authenticator(connection: ASGIConnection[Any, Any, Any, Any]) -> Authenticator:
-    return connection.app.state.authenticator  # type: ignore[no-any-return]
+    return connection.app.state.authenticator
 
 
 def client_ip(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
@@ -58,7 +58,9 @@ async def identify(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     header = connection.headers.get("authorization")
     if header:
         login, password = basic_credentials(header)
-        return await authenticator(connection).check_password(login, password, client_ip(connection))
+        return await authenticator(connection).check_password(
+            login, password, client_ip(connection)
+        )
     token = connection.cookies.get(COOKIE_NAME)
     if token:
         return await authenticator(connection).check_session(token)
@@ -80,7 +82,9 @@ async def _check_csrf(connection: ASGIConnection[Any, Any, Any, Any], expected: 
         raise LunaError("CSRF_FAILED")
 
 
-async def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+async def admin_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
     if handler.opt.get("public"):
         return
     principal = await identify(connection)
@@ -107,4 +111,4 @@ async def optional_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> 
 
 
 def current_principal(request: Request[Any, Any, Any]) -> Principal:
-    return request.scope["user"]  # type: ignore[no-any-return]
+    return request.scope["user"]

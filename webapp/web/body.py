@@ -9,7 +9,7 @@ page plumbing and never reach validation.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -23,7 +23,7 @@ MAX_BODY_BYTES = 1024 * 1024
 FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(schema_json: str) -> Draft7Validator:
     schema = json.loads(schema_json)
     Draft7Validator.check_schema(schema)
@@ -76,7 +76,20 @@ async def read_body(request: Request[Any, Any, Any], schema: dict[str, Any]) -> 
     if data == {} and schema.get("required"):
         raise LunaError("EMPTY_JSON")
     validate(data, schema)
+    _refuse_nul(data, "")
     return data
+
+
+def _refuse_nul(value: Any, path: str) -> None:
+    """PostgreSQL text cannot hold U+0000; refuse it here rather than fail in the database."""
+    if isinstance(value, str) and "\x00" in value:
+        raise LunaError("JSON_VALIDATION", path=path, message="NUL characters are not allowed")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_nul(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_nul(item, f"{path}.{index}" if path else str(index))
 
 
 async def read_raw_body(request: Request[Any, Any, Any], schema: dict[str, Any]) -> Any:
@@ -99,7 +112,9 @@ async def read_raw_body(request: Request[Any, Any, Any], schema: dict[str, Any])
         raise LunaError("NO_JSON") from None
 
 
-async def _read_form(request: Request[Any, Any, Any], content_type: str, raw: bytes) -> dict[str, str]:
+async def _read_form(
+    request: Request[Any, Any, Any], content_type: str, raw: bytes
+) -> dict[str, str]:
     if content_type == "multipart/form-data":
         form = await request.form()
         pairs = [(key, value) for key, value in form.multi_items() if isinstance(value, str)]

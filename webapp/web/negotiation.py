@@ -11,8 +11,8 @@ form of the answer from the request:
 from __future__ import annotations
 
 import enum
-from urllib.parse import quote, unquote
 from typing import Any
+from urllib.parse import quote, unquote
 
 from litestar import Request, Response
 from litestar.response import Redirect, Template
@@ -28,14 +28,16 @@ class Mode(enum.Enum):
 
 def response_mode(request: Request[Any, Any, Any]) -> Mode:
     cached = request.scope.get("luna.mode")
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
+    if isinstance(cached, Mode):
+        return cached
     if request.headers.get("hx-request") == "true":
         mode = Mode.PARTIAL
     elif "text/html" not in request.headers.get("accept", ""):
         mode = Mode.JSON
     else:
-        best = request.accept.best_match(["application/json", "text/html"], default="application/json")
+        best = request.accept.best_match(
+            ["application/json", "text/html"], default="application/json"
+        )
         mode = Mode.PAGE if best == "text/html" else Mode.JSON
     request.scope["luna.mode"] = mode  # type: ignore[typeddict-unknown-key]
     return mode

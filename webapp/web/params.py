@@ -67,8 +67,13 @@ class Query:
         return value
 
     def integer(
-        self, name: str, default: int | None = None, *, minimum: int | None = None,
-        maximum: int | None = None, choices: set[int] | None = None,
+        self,
+        name: str,
+        default: int | None = None,
+        *,
+        minimum: int | None = None,
+        maximum: int | None = None,
+        choices: set[int] | None = None,
     ) -> int | None:
         value = self.raw(name)
         if value is None or value == "":

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import pytest
+
+from webapp.settings import Settings, SettingsError, load_or_create_secret
+
+
+def test_defaults(monkeypatch, tmp_path):
+    for name in ("DATABASE_URL", "API_VERSION", "SECRET_KEY", "PORT", "COOKIE_SECURE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LUNA_ADMIN_VAR_DIR", str(tmp_path))
+    settings = Settings.from_env()
+    assert settings.api_version == 4 and settings.api_prefix == "/4"
+    assert settings.port == 5010 and settings.host == "127.0.0.1"
+    assert not settings.secret_key_from_env and len(settings.secret_key) > 40
+
+
+def test_generated_secret_is_stable(tmp_path):
+    assert load_or_create_secret(tmp_path) == load_or_create_secret(tmp_path)
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("API_VERSION", "four"),
+        ("API_VERSION", "0"),
+        ("COOKIE_SECURE", "maybe"),
+        ("LOG_LEVEL", "loud"),
+        ("LUNA_ADMIN_ENV", "staging"),
+        ("SESSION_LIFETIME", "5"),
+    ],
+)
+def test_bad_values_are_refused_with_the_name(monkeypatch, tmp_path, name, value):
+    monkeypatch.setenv("LUNA_ADMIN_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env()
