@@ -15,11 +15,24 @@ run: setup db
 	@url="$${DATABASE_URL:-$$($(PY) -m webapp.devdb ensure)}" && \
 	  DATABASE_URL="$$url" PORT=$(PORT) $(VENV)/bin/luna-admin serve
 
+# Tests never touch DATABASE_URL's database: they use TEST_DATABASE_URL, or
+# <name>_test beside it, or luna_admin_test in the local cluster (devdb test-url).
+# The browser tests run in a pytest run of their own (Playwright keeps an event
+# loop running that would break the asyncio tests after it).
 test: setup db lint typecheck
-	@url="$${TEST_DATABASE_URL:-$${DATABASE_URL:-$$($(PY) -m webapp.devdb ensure luna_admin_test)}}" && \
-	  export TEST_DATABASE_URL="$$url" && \
+	@export TEST_DATABASE_URL="$$($(PY) -m webapp.devdb test-url)" && \
 	  $(VENV)/bin/pytest tests -q -p no:playwright && \
 	  $(VENV)/bin/pytest e2e -q
+
+unit: setup
+	@$(VENV)/bin/pytest tests/unit -q -p no:playwright
+
+integration: setup db
+	@export TEST_DATABASE_URL="$$($(PY) -m webapp.devdb test-url)" && \
+	  $(VENV)/bin/pytest tests/integration -q -p no:playwright
+
+e2e: setup db
+	@export TEST_DATABASE_URL="$$($(PY) -m webapp.devdb test-url)" && $(VENV)/bin/pytest e2e -q
 
 setup: system-packages venv assets
 

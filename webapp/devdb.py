@@ -6,6 +6,12 @@ survives between runs; `python -m webapp.devdb stop` stops it.
 
     python -m webapp.devdb ensure [DBNAME]   # init + start if needed, print the URL
     python -m webapp.devdb stop
+    python -m webapp.devdb test-url          # the database the tests may wipe
+
+The tests drop and rebuild the schema of their database, so they never use
+DATABASE_URL itself: `test-url` prints TEST_DATABASE_URL when set, otherwise
+the database `<name>_test` beside DATABASE_URL's (created when missing), and
+without DATABASE_URL the local cluster's `luna_admin_test`.
 """
 
 from __future__ import annotations
@@ -164,6 +170,41 @@ class Cluster:
             )
 
 
+def sibling_test_url(url: str) -> str:
+    """`postgresql://.../luna?x=y` -> `postgresql://.../luna_test?x=y`, created if missing."""
+    import asyncio
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/") or "postgres"
+    test_name = name if name.endswith("_test") else f"{name}_test"
+    test_url = urlunsplit(parts._replace(path=f"/{test_name}"))
+    maintenance = urlunsplit(parts._replace(path="/postgres"))
+
+    async def create() -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(maintenance)
+        try:
+            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", test_name):
+                await conn.execute(f'CREATE DATABASE "{test_name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return test_url
+
+
+def test_url(cluster: Cluster) -> str:
+    if os.environ.get("TEST_DATABASE_URL"):
+        return os.environ["TEST_DATABASE_URL"]
+    if os.environ.get("DATABASE_URL"):
+        return sibling_test_url(os.environ["DATABASE_URL"])
+    cluster.ensure_running()
+    cluster.ensure_database("luna_admin_test")
+    return cluster.url("luna_admin_test")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     command = args[0] if args else "ensure"
@@ -176,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             cluster.ensure_running()
             cluster.ensure_database(dbname)
             print(cluster.url(dbname))
+        elif command == "test-url":
+            print(test_url(cluster))
         elif command == "stop":
             cluster.stop()
         elif command == "url":
