@@ -22,6 +22,8 @@ async def test_malformed_basic_header_is_wrong_credentials(client):
     for header in (
         "Basic !!!notbase64",
         "Basic " + base64.b64encode(b"nocolon").decode(),
+        "Basic " + base64.b64encode(b"a\x00b@c.de:pw").decode(),
+        "Basic " + base64.b64encode(b"\xff\xfe:pw").decode(),
         "Bearer abc",
         "Basic",
     ):

@@ -21,6 +21,7 @@ BODIES = [
     b'{"login": {"$ne": 1}, "password": "xyz"}',
     b'{"login": "a@b.cd", "password": "xyz", "description": "\\u0000"}',
     b'{"login": "a\\u0000@b.cd", "password": "xyz"}',
+    b"[" * 100_000 + b"]" * 100_000,
     b'{"description": "' + b"x" * 5000 + b'", "login": "a@b.cd", "password": "xyz"}',
 ]
 PATHS = [
@@ -33,6 +34,8 @@ PATHS = [
     "/4/accounts?page=99999999999999999999",
     "/4/accounts?page_size=%F0%9F%98%80",
     "/4/accounts?create_time__lt=2021-13-45T99:00:00Z",
+    "/4/search?q=a%00@b.cd",
+    "/4/accounts?create_time__gte=%00",
 ]
 
 

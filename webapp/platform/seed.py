@@ -161,7 +161,8 @@ async def seed(plan: SeedPlan) -> str:
             status = await conn.execute(
                 """
                 INSERT INTO descriptor (face_id, descriptor_version, vector)
-                SELECT face_id, $1, decode(repeat(md5(face_id::text || $1::text), 32), 'hex')
+                SELECT face_id, $1::int,
+                       decode(repeat(md5(face_id::text || $1::int::text), 32), 'hex')
                 FROM seed_faces
                 """,
                 version,

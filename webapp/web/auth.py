@@ -48,7 +48,7 @@ def basic_credentials(header: str) -> tuple[str, str]:
     except (binascii.Error, UnicodeDecodeError):
         raise LunaError("WRONG_CREDENTIALS") from None
     login, sep, password = decoded.partition(":")
-    if not sep or not login:
+    if not sep or not login or "\x00" in login or len(login) > 256:
         raise LunaError("WRONG_CREDENTIALS")
     return login, password
 

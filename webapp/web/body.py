@@ -108,7 +108,8 @@ async def read_raw_body(request: Request[Any, Any, Any], schema: dict[str, Any])
         raise LunaError("NO_JSON")
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: absurdly deep nesting, which no route accepts anyway.
         raise LunaError("NO_JSON") from None
 
 

@@ -56,7 +56,12 @@ class Query:
 
     def raw(self, name: str) -> str | None:
         value = self._params.get(name)
-        return None if value is None else str(value)
+        if value is None:
+            return None
+        if "\x00" in value:
+            # PostgreSQL text cannot hold NUL; no parameter of ours needs it.
+            raise LunaError("BAD_QUERY_PARAM", name=name)
+        return str(value)
 
     def text(self, name: str, default: str = "", max_length: int = 256) -> str:
         value = self.raw(name)
