@@ -29,9 +29,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
-from playwright.sync_api import APIRequestContext, BrowserContext, Page, Playwright, expect
+from playwright.sync_api import (
+    APIRequestContext,
+    BrowserContext,
+    Page,
+    Playwright,
+    expect,
+)
 
-from e2e.pages import ADMIN_LOGIN, ADMIN_PASSWORD, LoginPage
+from e2e.pages import ADMIN_LOGIN, ADMIN_PASSWORD, AccountsPage
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -44,6 +50,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 SECRET_KEY = "e2e-secret-key"
+API_VERSION = "4"
 TIMEOUT_MS = 5_000
 SERVER_START_TIMEOUT = 60.0
 
@@ -117,6 +124,7 @@ class Server:
             **os.environ,
             "DATABASE_URL": url,
             "SECRET_KEY": SECRET_KEY,
+            "API_VERSION": API_VERSION,
             "LOG_LEVEL": "warning",
             "HOST": "127.0.0.1",
             "PORT": str(port),
@@ -197,21 +205,47 @@ def new_context(
         pytest.fail("uncaught script errors in the pages:\n" + "\n".join(errors))
 
 
-@pytest.fixture
-def signed_in(page: Page) -> Page:
-    """A page signed in as the default admin, on the accounts page."""
-    LoginPage(page).open().sign_in(ADMIN_LOGIN, ADMIN_PASSWORD)
-    expect(page.get_by_test_id("signed-in-as")).to_have_text(ADMIN_LOGIN)
-    return page
+def basic_auth(login: str = ADMIN_LOGIN, password: str = ADMIN_PASSWORD) -> dict[str, str]:
+    token = base64.b64encode(f"{login}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
 
 
 @pytest.fixture(scope="session")
 def api(playwright: Playwright, base_url: str) -> Iterator[APIRequestContext]:
-    """The JSON API as the default admin (Basic credentials), to set up data quickly."""
-    token = base64.b64encode(f"{ADMIN_LOGIN}:{ADMIN_PASSWORD}".encode()).decode()
+    """The JSON API as the default admin, to set up data quickly: `api.post("accounts", ...)`."""
     context = playwright.request.new_context(
-        base_url=base_url,
-        extra_http_headers={"Authorization": f"Basic {token}", "Accept": "application/json"},
+        base_url=f"{base_url}/{API_VERSION}/",
+        extra_http_headers={**basic_auth(), "Accept": "application/json"},
     )
     yield context
     context.dispose()
+
+
+@pytest.fixture
+def session_cookies(playwright: Playwright, base_url: str) -> Callable[[], list[Any]]:
+    """Makes a new session of the default admin; returns its cookies for a browser context.
+
+    The session comes from the API's sign-in (POST /{api}/login with Basic
+    credentials), so tests that are not about signing in skip the form and its
+    page loads. Each call is a session of its own: signing out ends only that one.
+    """
+
+    def make() -> list[Any]:
+        client = playwright.request.new_context(base_url=base_url)
+        try:
+            answer = client.post(f"/{API_VERSION}/login", headers=basic_auth())
+            assert answer.status == 201, answer.text()
+            return list(client.storage_state()["cookies"])
+        finally:
+            client.dispose()
+
+    return make
+
+
+@pytest.fixture
+def signed_in(page: Page, session_cookies: Callable[[], list[Any]]) -> Page:
+    """A page signed in as the default admin, open on the accounts page."""
+    page.context.add_cookies(session_cookies())
+    AccountsPage(page).open()
+    expect(page.get_by_test_id("signed-in-as")).to_have_text(ADMIN_LOGIN)
+    return page

@@ -69,7 +69,7 @@ class AccountsPage(AppPage):
         self.new_login = page.get_by_test_id("new-login")
         self.new_password = page.get_by_test_id("new-password")
         self.new_type = page.get_by_test_id("new-type")
-        self.new_description = self.create_form.get_by_label("Description")
+        self.new_description = page.get_by_test_id("new-description")
         self.create_button = page.get_by_test_id("create-account")
         self.login_error = page.get_by_test_id("error-login")
         self.password_error = page.get_by_test_id("error-password")

@@ -9,9 +9,10 @@ from playwright.sync_api import Page, expect
 from e2e.pages import AccountPage, AccountsPage, LoginPage, unique_login
 
 
-def test_create_find_remove_and_sign_out(signed_in: Page, base_url: str) -> None:
-    page = signed_in
+def test_sign_in_create_find_remove_and_sign_out(page: Page, base_url: str) -> None:
     login = unique_login("flow")
+    LoginPage(page).open().sign_in()
+    expect(page).to_have_url(base_url + "/")
 
     # Create it through the form: the new account's page, with a flash message.
     accounts = AccountsPage(page).open()

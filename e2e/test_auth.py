@@ -48,3 +48,16 @@ def test_signing_out_ends_the_session(signed_in: Page, base_url: str) -> None:
     expect(LoginPage(signed_in).submit).to_be_visible()
     signed_in.goto("/accounts")
     expect(signed_in).to_have_url(re.compile(r"/login\?next=%2Faccounts$"))
+
+
+def test_signing_out_says_so_on_the_sign_in_page_only(signed_in: Page) -> None:
+    accounts = AccountsPage(signed_in)
+    login = LoginPage(signed_in)
+    accounts.sign_out()
+    expect(login.submit).to_be_visible()
+    # The page is rendered whole on the server: look once, no need to wait for it.
+    assert accounts.flash.all_inner_texts() == ["Signed out"]
+
+    login.sign_in()
+    expect(accounts.signed_in_as).to_have_text(ADMIN_LOGIN)
+    assert accounts.flash.all_inner_texts() == []

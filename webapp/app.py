@@ -8,6 +8,7 @@ import re
 import time
 import uuid
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from litestar import Litestar, Request, Response, Router, get
 from litestar.exceptions import (
@@ -141,7 +142,11 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return Redirect(path="/login", query_params={"next": target}, status_code=303)
     if error.status == 401 and mode is Mode.PARTIAL:
-        return Response(content=b"", status_code=401, headers={"HX-Redirect": "/login"})
+        # htmx names the page the operator is on; come back to it after signing in.
+        current = urlsplit(request.headers.get("hx-current-url", ""))
+        back = current.path + (f"?{current.query}" if current.query else "")
+        location = f"/login?{urlencode({'next': back})}" if back.startswith("/") else "/login"
+        return Response(content=b"", status_code=401, headers={"HX-Redirect": location})
     if (
         error.kind.name == "NO_AUTH_HEADERS"
         and request.headers.get("exclude-header", "").lower() != "www-authorization"

@@ -44,6 +44,11 @@ async def test_htmx_request_without_session_is_told_to_go_to_login(client):
     response = await client.get("/accounts", headers={"HX-Request": "true"})
     assert response.status_code == 401
     assert response.headers["hx-redirect"] == "/login"
+    from_page = await client.get(
+        "/accounts?page=2",
+        headers={"HX-Request": "true", "HX-Current-URL": "http://testserver/accounts?page=2"},
+    )
+    assert from_page.headers["hx-redirect"] == "/login?next=%2Faccounts%3Fpage%3D2"
 
 
 async def test_sign_in_lands_where_the_operator_was_going(client):
@@ -132,6 +137,19 @@ async def test_create_form_errors_come_back_inline_and_nothing_is_created(client
     assert 'value="Bad Login"' in response.text
     assert "secret" not in response.text
     assert await account_count() == 1
+
+
+async def test_create_form_errors_without_javascript_show_the_whole_page(client):
+    await page_sign_in(client)
+    page = await client.get("/accounts", headers=HTML)
+    response = await client.post(
+        "/accounts",
+        headers=HTML,
+        data={"_csrf_token": csrf_of(page), "login": ADMIN_LOGIN, "password": "secret"},
+    )
+    assert response.status_code == 422
+    assert "<html" in response.text and 'id="accounts-table"' in response.text
+    assert "already exists" in response.text
 
 
 async def test_create_form_without_csrf_is_refused(client):

@@ -18,7 +18,7 @@ from webapp.accounts.authentication import Authenticator
 from webapp.platform import service as platform
 from webapp.web.body import form_field, read_body, read_raw_body, validate
 from webapp.web.errors import LunaError
-from webapp.web.negotiation import Mode, redirect, respond, response_mode
+from webapp.web.negotiation import Mode, redirect, render, respond, response_mode
 from webapp.web.params import Page, Query, parse_uuid
 
 AnyRequest = Request[Any, Any, Any]
@@ -82,14 +82,18 @@ async def _form_with_error(request: AnyRequest, error: LunaError) -> Response[An
     )
     message = message or str(error.params.get("message", error.detail))
     form.pop("password", None)
-    return Template(
-        template_name="partials/accounts/_create_form.html",
-        context={
-            "form": form,
-            "errors": {field or "_": message},
-            "account_types": service.ACCOUNT_TYPES,
-        },
-        status_code=422,
+    form_context = {"form": form, "errors": {field or "_": message}}
+    if response_mode(request) is Mode.PAGE:
+        # A plain form post (no JavaScript): the whole accounts page, form in error.
+        data, context = await accounts_page_data(request)
+        return render(
+            request, "pages/accounts/index.html", {**context, "data": data, **form_context}, 422
+        )
+    return render(
+        request,
+        "partials/accounts/_create_form.html",
+        {**form_context, "account_types": service.ACCOUNT_TYPES},
+        422,
     )
 
 

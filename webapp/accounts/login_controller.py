@@ -12,7 +12,6 @@ import secrets
 from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.response import Template
 
 from webapp.accounts import service, sessions
 from webapp.accounts.authentication import Authenticator, Principal
@@ -27,7 +26,7 @@ from webapp.web.auth import (
 )
 from webapp.web.body import form_field, read_body, read_raw_body
 from webapp.web.errors import LunaError
-from webapp.web.negotiation import Mode, redirect, respond, response_mode
+from webapp.web.negotiation import Mode, redirect, render, respond, response_mode
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -174,11 +173,12 @@ class LoginPageController(Controller):
     ) -> Response[Any]:
         token = request.cookies.get(PRE_SESSION_COOKIE) or secrets.token_urlsafe(24)
         partial = response_mode(request) is Mode.PARTIAL
-        response = Template(
-            template_name="partials/auth/_login_form.html" if partial else "pages/auth/login.html",
-            context={"next": target, "error": error, "login": login, "login_csrf": token},
-            status_code=status_code,
-            headers=headers or {},
+        response = render(
+            request,
+            "partials/auth/_login_form.html" if partial else "pages/auth/login.html",
+            {"next": target, "error": error, "login": login, "login_csrf": token},
+            status_code,
+            headers,
         )
         response.set_cookie(
             PRE_SESSION_COOKIE,

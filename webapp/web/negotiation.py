@@ -66,12 +66,25 @@ def respond(
     if mode is Mode.JSON:
         return Response(content=data, status_code=status_code, headers=all_headers)
     template = partial if (mode is Mode.PARTIAL and partial) else page
-    flash_message = request.cookies.get(FLASH_COOKIE) if mode is Mode.PAGE else None
+    return render(request, template, {"data": data, **(context or {})}, status_code, all_headers)
+
+
+def render(
+    request: Request[Any, Any, Any],
+    template: str,
+    context: dict[str, Any],
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Template:
+    """A template; a full page also shows (and uses up) the one-time flash message."""
+    flash_message = (
+        request.cookies.get(FLASH_COOKIE) if response_mode(request) is Mode.PAGE else None
+    )
     response = Template(
         template_name=template,
-        context={"data": data, "flash": unquote(flash_message or ""), **(context or {})},
+        context={"flash": unquote(flash_message or ""), **context},
         status_code=status_code,
-        headers=all_headers,
+        headers=headers or {},
     )
     if flash_message:
         response.delete_cookie(FLASH_COOKIE, path="/")
