@@ -25,7 +25,7 @@ from litestar.types import Message, Scope
 
 from webapp import __version__, db
 from webapp.accounts.authentication import Authenticator
-from webapp.accounts.controller import AccountController, accounts_page_data
+from webapp.accounts.controller import AccountController, accounts_page
 from webapp.accounts.login_controller import LoginApiController, LoginPageController
 from webapp.logs import REQUEST_ID
 from webapp.platform.controller import ListController
@@ -167,14 +167,7 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
 @get("/", name="home")
 async def home(request: Request[Any, Any, Any]) -> Response[Any]:
     """Route 1: the accounts table is the home page."""
-    data, context = await accounts_page_data(request)
-    return respond(
-        request,
-        data,
-        page="pages/accounts/index.html",
-        partial="partials/accounts/_table.html",
-        context=context,
-    )
+    return await accounts_page(request)
 
 
 @get("/version", opt={"public": True})

@@ -51,6 +51,18 @@ async def accounts_page_data(request: AnyRequest) -> tuple[dict[str, Any], dict[
     return data, context
 
 
+async def accounts_page(request: AnyRequest) -> Response[Any]:
+    """Route 15 and the accounts table (also the home page, route 1)."""
+    data, context = await accounts_page_data(request)
+    return respond(
+        request,
+        data,
+        page="pages/accounts/index.html",
+        partial="partials/accounts/_table.html",
+        context=context,
+    )
+
+
 async def _create(request: AnyRequest, account_id: uuid.UUID | None) -> Response[Any]:
     try:
         body = await read_body(request, service.ACCOUNT_SCHEMA)
@@ -102,14 +114,7 @@ class AccountController(Controller):
 
     @get("/")
     async def list_accounts(self, request: AnyRequest) -> Response[Any]:
-        data, context = await accounts_page_data(request)
-        return respond(
-            request,
-            data,
-            page="pages/accounts/index.html",
-            partial="partials/accounts/_table.html",
-            context=context,
-        )
+        return await accounts_page(request)
 
     @post("/", status_code=201)
     async def create_account(self, request: AnyRequest) -> Response[Any]:
