@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -17,7 +17,6 @@ from litestar.exceptions import (
     NotFoundException,
     ValidationException,
 )
-from litestar.plugins.htmx import HTMXPlugin
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
@@ -44,7 +43,12 @@ REQUEST_ID_RE = re.compile(
 
 
 def new_request_id() -> str:
-    return f"{int(time.time())},{uuid.uuid4()}"
+    """`<unix seconds>,<uuid4>`, built from random bytes (str(uuid4()) costs more)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{int(time.time())},{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class LunaLitestar(Litestar):
@@ -170,14 +174,19 @@ async def home(request: Request[Any, Any, Any]) -> Response[Any]:
     return await accounts_page(request)
 
 
-@get("/version", opt={"public": True})
-async def version(request: Request[Any, Any, Any]) -> dict[str, Any]:
+def version_handler(api_version: int) -> Any:
+    """Route 8. The answer never changes while the process runs: build it once."""
     major, minor, patch = (int(part) for part in __version__.split(".")[:3])
-    api = request.app.state.settings.api_version
-    return {"Version": {"api": api, "major": major, "minor": minor, "patch": patch}}
+    body = {"Version": {"api": api_version, "major": major, "minor": minor, "patch": patch}}
+
+    @get("/version", opt={"public": True}, sync_to_thread=False)
+    def version() -> dict[str, Any]:
+        return body
+
+    return version
 
 
-@get("/docs/errors", opt={"public": True}, include_in_schema=False)
+@get("/docs/errors", include_in_schema=False)
 async def error_reference(request: Request[Any, Any, Any]) -> Response[Any]:
     kinds = sorted(CATALOGUE.values(), key=lambda kind: kind.code)
     data = {
@@ -204,9 +213,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def stop(app: Litestar) -> None:
         await db.close_pool()
 
+    # The guard sits on the routers that need it, not on the app: Litestar runs
+    # (and copies the handler for) every guard on every request, which public
+    # routes such as /version should not pay for.
     api = Router(
         path=settings.api_prefix,
         route_handlers=[AccountController, ListController, SearchController, LoginApiController],
+        guards=[admin_guard],
     )
     pages = Router(
         path="/",
@@ -216,23 +229,26 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ListController,
             SearchController,
             LoginPageController,
-            version,
-            error_reference,
         ],
+        guards=[admin_guard],
+    )
+    public = Router(
+        path="/", route_handlers=[version_handler(settings.api_version), error_reference]
     )
     static = create_static_files_router(
         path="/static",
         directories=[ROOT / "static"],
-        opt={"public": True},
         include_in_schema=False,
         send_as_attachment=False,
     )
+    # No HTMXPlugin: it makes every request an HTMXRequest whose details point
+    # back at it, a cycle that leaves garbage for the cycle collector on every
+    # request (long GC pauses under load). Negotiation reads HX-Request itself;
+    # litestar-htmx's response classes are used where they fit.
     app = LunaLitestar(
-        route_handlers=[api, pages, static],
-        guards=[admin_guard],
+        route_handlers=[api, pages, public, static],
         exception_handlers={Exception: handle_exception},
         template_config=TemplateConfig(instance=configure_templates(settings)),
-        plugins=[HTMXPlugin()],
         on_startup=[start],
         on_shutdown=[stop],
         openapi_config=None,

@@ -50,6 +50,14 @@ async def connection() -> Any:
             await conn.close()
 
 
+def iso_sql(column: str, alias: str) -> str:
+    """A timestamptz column as our answer format (UTC, milliseconds, Z), made by PostgreSQL.
+
+    Formatting hundreds of times per page in Python costs more than the query.
+    """
+    return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS {alias}"
+
+
 async def fetch(sql: str, *args: Any) -> list[asyncpg.Record]:
     """Run a query on the engine (inside the current Piccolo transaction if any)."""
     db = engine()

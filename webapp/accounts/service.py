@@ -56,7 +56,18 @@ PASSWORD_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
-_ACCOUNT_COLUMNS = "account_id, login, account_type, description, create_time, last_update_time"
+
+def _account_columns(table: str = "account") -> str:
+    """The columns of an account object, ids and times already as text.
+
+    Queries must order by the qualified column (`account.create_time`): the bare
+    name would mean the text output column and miss the index.
+    """
+    return (
+        f"{table}.account_id::text AS account_id, {table}.login, {table}.account_type, "
+        f"{table}.description, {db.iso_sql(f'{table}.create_time', 'create_time')}, "
+        f"{db.iso_sql(f'{table}.last_update_time', 'last_update_time')}"
+    )
 
 
 def iso(value: datetime | None) -> str | None:
@@ -68,12 +79,12 @@ def iso(value: datetime | None) -> str | None:
 
 def account_json(row: Any) -> dict[str, Any]:
     return {
-        "account_id": str(row["account_id"]),
+        "account_id": row["account_id"],
         "account_type": row["account_type"],
         "description": row["description"],
         "login": row["login"],
-        "create_time": iso(row["create_time"]),
-        "last_update_time": iso(row["last_update_time"]),
+        "create_time": row["create_time"],
+        "last_update_time": row["last_update_time"],
         # Legacy names of the same values, kept for old clients.
         "email": row["login"],
         "organization_name": row["description"],
@@ -120,8 +131,9 @@ async def list_accounts(
     where, args = _time_filter(create_time_gte, create_time_lt)
     n = len(args)
     rows = await db.fetch(
-        f"SELECT {_ACCOUNT_COLUMNS} FROM account{where} "
-        f"ORDER BY create_time DESC, account_id DESC LIMIT ${n + 1} OFFSET ${n + 2}",
+        f"SELECT {_account_columns()} FROM account{where} "
+        f"ORDER BY account.create_time DESC, account.account_id DESC "
+        f"LIMIT ${n + 1} OFFSET ${n + 2}",
         *args,
         page.page_size,
         page.offset,
@@ -137,7 +149,7 @@ async def list_accounts(
 async def get_account(account_id: uuid.UUID) -> dict[str, Any]:
     """`{"info", "stats"}` of one account; 15012 when there is none."""
     row = await db.fetchrow(
-        f"SELECT a.{_ACCOUNT_COLUMNS.replace(', ', ', a.')}, "
+        f"SELECT {_account_columns('a')}, "
         "s.list_count, s.face_count, s.face_attribute_count "
         "FROM account a LEFT JOIN account_stats s ON s.account_id = a.account_id "
         "WHERE a.account_id = $1",

@@ -6,20 +6,24 @@ import uuid
 from typing import Any
 
 from webapp import db
-from webapp.accounts.service import iso
 from webapp.web.errors import LunaError
 from webapp.web.params import Page
 
-_LIST_COLUMNS = "list_id, account_id, user_data, create_time, last_update_time, face_count"
+# Ids and times as text, made by PostgreSQL; order by `list.<column>` (see accounts).
+_LIST_COLUMNS = (
+    "list.list_id::text AS list_id, list.account_id::text AS account_id, list.user_data, "
+    f"{db.iso_sql('list.create_time', 'create_time')}, "
+    f"{db.iso_sql('list.last_update_time', 'last_update_time')}, list.face_count"
+)
 
 
 def list_json(row: Any) -> dict[str, Any]:
     return {
-        "list_id": str(row["list_id"]),
-        "account_id": str(row["account_id"]),
+        "list_id": row["list_id"],
+        "account_id": row["account_id"],
         "user_data": row["user_data"],
-        "create_time": iso(row["create_time"]),
-        "last_update_time": iso(row["last_update_time"]),
+        "create_time": row["create_time"],
+        "last_update_time": row["last_update_time"],
         "face_count": int(row["face_count"]),
     }
 
@@ -30,7 +34,7 @@ async def list_lists(
     """A page of lists (of one account, or all), newest first, and how many match."""
     if account_id is None:
         rows = await db.fetch(
-            f"SELECT {_LIST_COLUMNS} FROM list ORDER BY create_time DESC, list_id DESC "
+            f"SELECT {_LIST_COLUMNS} FROM list ORDER BY list.create_time DESC, list.list_id DESC "
             "LIMIT $1 OFFSET $2",
             page.page_size,
             page.offset,
@@ -39,7 +43,7 @@ async def list_lists(
     else:
         rows = await db.fetch(
             f"SELECT {_LIST_COLUMNS} FROM list WHERE account_id = $1 "
-            "ORDER BY create_time DESC, list_id DESC LIMIT $2 OFFSET $3",
+            "ORDER BY list.create_time DESC, list.list_id DESC LIMIT $2 OFFSET $3",
             account_id,
             page.page_size,
             page.offset,

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from litestar import Request, Response
+from litestar.plugins.htmx import ClientRedirect
 from litestar.response import Redirect, Template
 
 VARY = {"Vary": "Accept, HX-Request"}
@@ -100,7 +101,7 @@ def redirect(
     """
     response: Response[Any]
     if response_mode(request) is Mode.PARTIAL:
-        response = Response(content=b"", status_code=200, headers={"HX-Redirect": location})
+        response = ClientRedirect(location)
     else:
         response = Redirect(path=location, status_code=303)
     if message:
