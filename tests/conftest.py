@@ -33,6 +33,12 @@ ADMIN_PASSWORD = "root"
 TEST_SECRET = "test-secret-key"
 
 TABLES = [
+    "notification_outbox",
+    "task_result",
+    "subtask_result_part",
+    "task_error",
+    "subtask",
+    "task",
     "sample",
     "event",
     "descriptor",
@@ -62,6 +68,9 @@ def test_settings(**overrides: object) -> Settings:
         "secret_key": TEST_SECRET,
         "secret_key_from_env": True,
         "db_pool_size": 5,
+        "workers_in_process": 0,
+        "gc_batch_size": 50,
+        "subtask_size": 200,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

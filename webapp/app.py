@@ -30,6 +30,8 @@ from webapp.logs import REQUEST_ID
 from webapp.platform.controller import ListController
 from webapp.search.controller import SearchController
 from webapp.settings import ROOT, Settings
+from webapp.tasks.background import BackgroundWork
+from webapp.tasks.controller import ErrorController, TaskController
 from webapp.web.auth import admin_guard
 from webapp.web.errors import BY_NAME, CATALOGUE, LunaError, error_body
 from webapp.web.negotiation import Mode, respond, response_mode
@@ -207,10 +209,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     assert BY_NAME  # the catalogue is loaded before any handler runs
 
+    background = BackgroundWork(settings)
+
     async def start(app: Litestar) -> None:
         await db.start_pool(settings.db_pool_size)
+        background.start(workers=settings.workers_in_process)
 
     async def stop(app: Litestar) -> None:
+        await background.stop()
         await db.close_pool()
 
     # The guard sits on the routers that need it, not on the app: Litestar runs
@@ -218,7 +224,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # routes such as /version should not pay for.
     api = Router(
         path=settings.api_prefix,
-        route_handlers=[AccountController, ListController, SearchController, LoginApiController],
+        route_handlers=[
+            AccountController,
+            ListController,
+            SearchController,
+            LoginApiController,
+            TaskController,
+            ErrorController,
+        ],
         guards=[admin_guard],
     )
     pages = Router(
@@ -229,6 +242,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ListController,
             SearchController,
             LoginPageController,
+            TaskController,
         ],
         guards=[admin_guard],
     )

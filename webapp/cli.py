@@ -53,6 +53,32 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    """Task workers without an HTTP server; stops cleanly on SIGTERM or Ctrl-C."""
+    import signal
+
+    from webapp import db
+    from webapp.tasks.background import BackgroundWork
+
+    async def run() -> None:
+        await db.start_pool(max(2, args.concurrency + 2))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        background = BackgroundWork(settings)
+        background.start(workers=args.concurrency, dispatch=not args.no_dispatch)
+        log.info("%d worker(s) running; SIGTERM or Ctrl-C stops them", args.concurrency)
+        try:
+            await background.run_until(stop)
+        finally:
+            await db.close_pool()
+
+    asyncio.run(prepare_database(settings))
+    asyncio.run(run())
+    return 0
+
+
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from webapp import db
 
@@ -138,6 +164,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default PORT or 5010)")
     serve.set_defaults(func=cmd_serve)
+
+    worker = commands.add_parser(
+        "worker",
+        help="run task workers (no HTTP server)",
+        description="Claim and run subtasks of tasks, deliver notifications, reap subtasks of "
+        "dead workers. Run as many as you like against one database.",
+    )
+    worker.add_argument(
+        "--concurrency", type=int, default=1, help="subtasks this process runs at once (default 1)"
+    )
+    worker.add_argument(
+        "--no-dispatch", action="store_true", help="do not deliver notifications from this process"
+    )
+    worker.set_defaults(func=cmd_worker)
 
     migrate = commands.add_parser(
         "migrate",

@@ -22,6 +22,14 @@ def _tables() -> list:
         ListFace,
         Sample,
     )
+    from webapp.tasks.tables import (
+        NotificationOutbox,
+        Subtask,
+        SubtaskResultPart,
+        Task,
+        TaskError,
+        TaskResult,
+    )
 
     return [
         Account,
@@ -36,6 +44,12 @@ def _tables() -> list:
         Descriptor,
         Sample,
         Event,
+        Task,
+        Subtask,
+        TaskError,
+        SubtaskResultPart,
+        TaskResult,
+        NotificationOutbox,
     ]
 
 

@@ -34,6 +34,19 @@ def _int(name: str, default: int, minimum: int = 0) -> int:
     return value
 
 
+def _float(name: str, default: float, minimum: float = 0.0) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
 def _bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
     if raw is None or raw == "":
@@ -105,6 +118,26 @@ class Settings:
     port: int = 5010
     db_pool_size: int = 10
     """Connections each process keeps open to PostgreSQL."""
+    workers_in_process: int = 1
+    """Task workers run by each `luna-admin serve` process (0: only separate workers)."""
+    worker_heartbeat_seconds: float = 2.0
+    """How often a worker proves it is alive while it holds a subtask."""
+    worker_dead_after_seconds: float = 15.0
+    """A subtask whose heartbeat is older than this goes back to the queue."""
+    gc_batch_size: int = 5000
+    """Rows removed per batch (one transaction; a cancel takes effect between batches)."""
+    subtask_size: int = 100_000
+    """Objects per subtask (the unit workers claim)."""
+    extraction_batch_size: int = 32
+    """Samples handed to the extraction backend at once."""
+    extraction_backend: str = ""
+    """Name of the extraction backend (empty: the built-in one)."""
+    telegram_api_url: str = "https://api.telegram.org"
+    """Base URL of the Telegram Bot API (a local fake in tests)."""
+    notify_max_attempts: int = 8
+    """Deliveries tried per notification before it is given up (and logged)."""
+    notify_backoff_seconds: float = 2.0
+    """First retry delay; it doubles each attempt, up to ten minutes."""
     var_dir: Path = field(default_factory=lambda: ROOT / "var")
     """Local state: the generated secret, the development database cluster."""
 
@@ -133,6 +166,16 @@ class Settings:
             host=os.environ.get("HOST") or "127.0.0.1",
             port=_int("PORT", 5010, minimum=1),
             db_pool_size=_int("DB_POOL_SIZE", 10, minimum=1),
+            workers_in_process=_int("WORKERS_IN_PROCESS", 1, minimum=0),
+            worker_heartbeat_seconds=_float("WORKER_HEARTBEAT_SECONDS", 2.0, minimum=0.1),
+            worker_dead_after_seconds=_float("WORKER_DEAD_AFTER_SECONDS", 15.0, minimum=1.0),
+            gc_batch_size=_int("GC_BATCH_SIZE", 5000, minimum=1),
+            subtask_size=_int("SUBTASK_SIZE", 100_000, minimum=1),
+            extraction_batch_size=_int("EXTRACTION_BATCH_SIZE", 32, minimum=1),
+            extraction_backend=os.environ.get("EXTRACTION_BACKEND", ""),
+            telegram_api_url=(os.environ.get("TELEGRAM_API_URL") or "https://api.telegram.org"),
+            notify_max_attempts=_int("NOTIFY_MAX_ATTEMPTS", 8, minimum=1),
+            notify_backoff_seconds=_float("NOTIFY_BACKOFF_SECONDS", 2.0, minimum=0.0),
             var_dir=var_dir,
         )
 

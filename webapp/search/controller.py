@@ -1,4 +1,5 @@
-"""Search (route 14): one box that finds an account by id or login, a list by id."""
+"""Search (route 14): one box that finds an account by id or login, a list by id,
+a task by its number."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from litestar import Controller, Request, Response, get
 
 from webapp.accounts import service as accounts
 from webapp.platform import service as platform
+from webapp.tasks import service as tasks
 from webapp.web.errors import LunaError
 from webapp.web.negotiation import Mode, redirect, respond, response_mode
 from webapp.web.params import UUID_RE, Query, parse_uuid
@@ -29,6 +31,9 @@ async def search(q: str) -> dict[str, Any] | None:
         if found_list is not None:
             return {"data": found_list, "type": "list"}
         return None
+    if re.fullmatch(r"[0-9]{1,18}", q) and int(q) > 0:
+        task = await tasks.find_task(int(q))
+        return None if task is None else {"data": task, "type": "task"}
     if re.fullmatch(r"[^\s@]+@[^\s@]+", q):
         account = await accounts.find_account_by_login(q.lower())
         if account is not None:
@@ -39,6 +44,8 @@ async def search(q: str) -> dict[str, Any] | None:
 def page_of(found: dict[str, Any]) -> str:
     if found["type"] == "account":
         return f"/accounts/{found['data']['info']['account_id']}"
+    if found["type"] == "task":
+        return f"/tasks/{found['data']['task_id']}"
     return f"/lists/{found['data']['list_id']}"
 
 

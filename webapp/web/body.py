@@ -13,21 +13,38 @@ from functools import cache
 from typing import Any
 from urllib.parse import parse_qsl
 
-from jsonschema import Draft7Validator
+from jsonschema import Draft7Validator, FormatChecker
 from jsonschema.exceptions import ValidationError, best_match
 from litestar import Request
 
 from webapp.web.errors import LunaError
+from webapp.web.params import UUID_RE, parse_time
 
 MAX_BODY_BYTES = 1024 * 1024
 FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
+
+
+FORMATS = FormatChecker(formats=())
+
+
+@FORMATS.checks("date-time", raises=LunaError)
+def _is_zoned_time(value: object) -> bool:
+    """ISO 8601 with a zone, as the query parameters take it."""
+    if isinstance(value, str):
+        parse_time(value, "")
+    return True
+
+
+@FORMATS.checks("uuid")
+def _is_uuid(value: object) -> bool:
+    return not isinstance(value, str) or bool(UUID_RE.match(value))
 
 
 @cache
 def _validator(schema_json: str) -> Draft7Validator:
     schema = json.loads(schema_json)
     Draft7Validator.check_schema(schema)
-    return Draft7Validator(schema)
+    return Draft7Validator(schema, format_checker=FORMATS)
 
 
 def validator(schema: dict[str, Any]) -> Draft7Validator:
@@ -53,31 +70,77 @@ def validate(data: Any, schema: dict[str, Any]) -> None:
     raise LunaError("JSON_VALIDATION", path=_error_path(error), message=error.message)
 
 
+def _subschema(schema: dict[str, Any], name: str) -> dict[str, Any]:
+    """The schema of property `name`, merged with what allOf / if-then branches add
+    (a GC target's filters are described in its branch)."""
+    merged = dict(schema.get("properties", {}).get(name) or {})
+    for branch in schema.get("allOf", []):
+        extra = _subschema(branch.get("then", {}), name)
+        if extra:
+            properties = {**merged.get("properties", {}), **extra.get("properties", {})}
+            merged = {**extra, **merged, "properties": properties}
+    return merged
+
+
+def _coerce_value(value: str, schema: dict[str, Any]) -> Any:
+    """A form string as the type the schema wants; `_OMIT` for an empty optional field."""
+    kinds = schema.get("type")
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    enum = schema.get("enum", [])
+    if value == "":
+        if "null" in kinds or None in enum:
+            return None
+        if "string" in kinds and "format" not in schema and not enum:
+            return ""
+        return _OMIT
+    if ("integer" in kinds or any(isinstance(e, int) for e in enum)) and value.lstrip(
+        "-"
+    ).isdigit():
+        return int(value)
+    if "boolean" in kinds and value.lower() in {"true", "false", "1", "0", "on"}:
+        return value.lower() in {"true", "1", "on"}
+    return value
+
+
+_OMIT = object()
+
+
 def _coerce_form(form: dict[str, str], schema: dict[str, Any]) -> dict[str, Any]:
-    properties = schema.get("properties", {})
+    """Form fields to the body a JSON client would send.
+
+    Dotted names build nested objects (`content.filters.account_id`), so a page
+    form can post any body; each value takes the type its schema asks for.
+    """
     result: dict[str, Any] = {}
     for name, value in form.items():
-        kinds = properties.get(name, {}).get("type")
-        kinds = kinds if isinstance(kinds, list) else [kinds]
-        if value == "" and "null" in kinds:
-            result[name] = None
-        elif "integer" in kinds and value.lstrip("-").isdigit():
-            result[name] = int(value)
-        elif "boolean" in kinds and value.lower() in {"true", "false", "1", "0", "on"}:
-            result[name] = value.lower() in {"true", "1", "on"}
-        else:
-            result[name] = value
+        parts = name.split(".")
+        target, sub = result, schema
+        for part in parts[:-1]:
+            sub = _subschema(sub, part)
+            nested = target.setdefault(part, {})
+            if not isinstance(nested, dict):
+                raise LunaError("JSON_VALIDATION", path=name, message="conflicting form fields")
+            target = nested
+        coerced = _coerce_value(value, _subschema(sub, parts[-1]))
+        if coerced is not _OMIT:
+            target[parts[-1]] = coerced
     return result
 
 
 async def read_body(request: Request[Any, Any, Any], schema: dict[str, Any]) -> dict[str, Any]:
     """The validated body of a JSON or form request, as a dict."""
     data = await read_raw_body(request, schema)
+    check_body(data, schema)
+    return data
+
+
+def check_body(data: Any, schema: dict[str, Any]) -> None:
+    """What `read_body` checks once the body is parsed (for a body that came another
+    way, such as JSON typed into a page's textarea)."""
     if data == {} and schema.get("required"):
         raise LunaError("EMPTY_JSON")
     validate(data, schema)
     _refuse_nul(data, "")
-    return data
 
 
 def _refuse_nul(value: Any, path: str) -> None:

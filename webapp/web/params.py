@@ -27,6 +27,13 @@ def parse_uuid(value: str, name: str) -> uuid.UUID:
     return uuid.UUID(value)
 
 
+def parse_id(value: str, name: str) -> int:
+    """A positive integer id from a path (task, error, schedule)."""
+    if not re.fullmatch(r"[0-9]{1,18}", value) or int(value) < 1:
+        raise LunaError("BAD_QUERY_PARAM", name=name)
+    return int(value)
+
+
 def parse_time(value: str, name: str) -> datetime:
     """ISO 8601 with a zone ('Z' or an offset); a naive time is ambiguous and refused."""
     try:
@@ -97,6 +104,19 @@ class Query:
         if value is None:
             raise LunaError("MISSING_QUERY_PARAM", name=name)
         return self.text(name, max_length=max_length)
+
+    def int_list(self, name: str, minimum: int = 1, max_items: int = 1000) -> list[int] | None:
+        """A comma-separated list of integers (`task_ids=1,2,3`)."""
+        value = self.raw(name)
+        if value is None or value == "":
+            return None
+        parts = value.split(",")
+        if len(parts) > max_items or not all(re.fullmatch(r"[0-9]{1,18}", p) for p in parts):
+            raise LunaError("BAD_QUERY_PARAM", name=name)
+        numbers = [int(p) for p in parts]
+        if any(n < minimum for n in numbers):
+            raise LunaError("BAD_QUERY_PARAM", name=name)
+        return numbers
 
     def uuid(self, name: str) -> uuid.UUID | None:
         value = self.raw(name)

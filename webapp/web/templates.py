@@ -13,6 +13,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 
 from webapp import __version__
 from webapp.settings import ROOT, Settings
+from webapp.tasks.states import STATUS_NAMES, TYPE_NAMES
 
 
 @lru_cache(maxsize=256)
@@ -62,6 +63,8 @@ def configure_templates(settings: Settings) -> JinjaTemplateEngine:
         principal=principal,
         api_prefix=settings.api_prefix,
         version=__version__,
+        task_types=TYPE_NAMES,
+        statuses=STATUS_NAMES,
     )
     env.filters["short_time"] = short_time
     env.trim_blocks = True

@@ -1,0 +1,192 @@
+"""Garbage collection (task type 4): remove what matches a target's filters,
+in bounded batches, one subtask per id range.
+
+`dry_run` (an extension) walks the same batches and removes nothing: the
+result tells what would go.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from webapp.tasks.work import (
+    Applied,
+    Filters,
+    Work,
+    int_ranges,
+    range_clause,
+    time_filter,
+    uuid_ranges,
+)
+
+
+class GcWork(Work):
+    table: str
+    id_column: str
+    id_cast: str = "uuid"
+    reported_column: str | None = None
+    """What the result lists per removed row (default: the id itself)."""
+
+    @property
+    def filters(self) -> dict[str, Any]:
+        return dict(self.content.get("filters") or {})
+
+    @property
+    def dry_run(self) -> bool:
+        return bool(self.content.get("dry_run", False))
+
+    @property
+    def stores_ids(self) -> bool:
+        return bool(self.content.get("store_results", True))
+
+    def where(self) -> Filters:
+        """The target's own filters (everything but the id range)."""
+        raise NotImplementedError
+
+    async def plan(self, conn: Any) -> list[dict[str, Any]]:
+        where = self.where()
+        count = await conn.fetchval(
+            f"SELECT count(*) FROM {self.table} WHERE {where.sql()}", *where.args
+        )
+        return uuid_ranges(int(count), self.subtask_size)
+
+    async def fetch(self, conn: Any, subtask: dict[str, Any], cursor: Any) -> Any | None:
+        where = self.where()
+        range_clause(where, self.id_column, subtask, cursor, self.id_cast)
+        reported = self.reported_column or self.id_column
+        rows = await conn.fetch(
+            f"SELECT {self.id_column} AS id, {reported} AS reported FROM {self.table} "
+            f"WHERE {where.sql()} ORDER BY {self.id_column} LIMIT {int(self.batch_size)}",
+            *where.args,
+        )
+        return rows or None
+
+    async def apply(self, conn: Any, batch: Any, computed: Any) -> Applied:
+        ids = [row["id"] for row in batch]
+        if self.dry_run:
+            gone = batch
+        else:
+            await self.before_delete(conn, ids)
+            # The filters are applied again: a row changed since `fetch` stays.
+            where = self.where()
+            where.add(f"{self.id_column} = ANY({{}}::{self.id_cast}[])", ids)
+            reported = self.reported_column or self.id_column
+            gone = await conn.fetch(
+                f"DELETE FROM {self.table} WHERE {where.sql()} "
+                f"RETURNING {self.id_column} AS id, {reported} AS reported",
+                *where.args,
+            )
+        return Applied(
+            cursor=_jsonable(ids[-1]), handled_ids=[_jsonable(r["reported"]) for r in gone]
+        )
+
+    async def before_delete(self, conn: Any, ids: list[Any]) -> None:
+        """Removals that must happen first (samples of events)."""
+
+    def summary(self, handled: int, failed: int, ids: list[Any]) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "target": self.content["target"],
+            "dry_run": self.dry_run,
+            "removed_count": 0 if self.dry_run else handled,
+        }
+        if self.dry_run:
+            result["would_remove_count"] = handled
+        if self.stores_ids:
+            result["would_remove_ids" if self.dry_run else "removed_ids"] = ids
+        return result
+
+
+class FaceDescriptorsGc(GcWork):
+    """Descriptors of one version (after the platform moved to another)."""
+
+    table = "descriptor"
+    id_column = "descriptor_id"
+    id_cast = "bigint"
+    reported_column = "face_id"
+
+    def where(self) -> Filters:
+        where = Filters()
+        where.add("descriptor_version = {}::int", self.filters["descriptor_version"])
+        return where
+
+    async def plan(self, conn: Any) -> list[dict[str, Any]]:
+        where = self.where()
+        row = await conn.fetchrow(
+            f"SELECT min(descriptor_id) AS low, max(descriptor_id) AS high FROM descriptor "
+            f"WHERE {where.sql()}",
+            *where.args,
+        )
+        return int_ranges(row["low"], row["high"], self.subtask_size)
+
+
+class FacesGc(GcWork):
+    table = "face"
+    id_column = "face_id"
+
+    def where(self) -> Filters:
+        f, where = self.filters, Filters()
+        if f.get("account_id"):
+            where.add("account_id = {}::uuid", f["account_id"])
+        if f.get("create_time__gte"):
+            where.add("create_time >= {}", time_filter(f["create_time__gte"]))
+        if f.get("create_time__lt"):
+            where.add("create_time < {}", time_filter(f["create_time__lt"]))
+        if f.get("list_id"):
+            where.add(
+                "EXISTS (SELECT 1 FROM list_face m WHERE m.face_id = face.face_id "
+                "AND m.list_id = {}::uuid)",
+                f["list_id"],
+            )
+        return where
+
+
+class EventsGc(GcWork):
+    table = "event"
+    id_column = "event_id"
+
+    def where(self) -> Filters:
+        f, where = self.filters, Filters()
+        if f.get("account_id"):
+            where.add("account_id = {}::uuid", f["account_id"])
+        if f.get("handler_id"):
+            where.add("handler_id = {}::uuid", f["handler_id"])
+        if f.get("create_time__gte"):
+            where.add("create_time >= {}", time_filter(f["create_time__gte"]))
+        if f.get("create_time__lt"):
+            where.add("create_time < {}", time_filter(f["create_time__lt"]))
+        return where
+
+    async def before_delete(self, conn: Any, ids: list[Any]) -> None:
+        if self.content.get("remove_samples"):
+            await conn.execute("DELETE FROM sample WHERE event_id = ANY($1::uuid[])", ids)
+
+
+class FaceAttributesGc(GcWork):
+    """Attributes whose TTL has passed, or that no face links."""
+
+    table = "face_attribute"
+    id_column = "attribute_id"
+
+    def where(self) -> Filters:
+        where = Filters()
+        where.add("((expire_time IS NOT NULL AND expire_time <= now()) OR face_id IS NULL)")
+        if self.filters.get("account_id"):
+            where.add("account_id = {}::uuid", self.filters["account_id"])
+        return where
+
+
+GC_WORKS: dict[str, type[GcWork]] = {
+    "face_descriptors": FaceDescriptorsGc,
+    "faces": FacesGc,
+    "events": EventsGc,
+    "face_attributes": FaceAttributesGc,
+}
+
+
+def gc_work(content: dict[str, Any], batch_size: int, subtask_size: int) -> GcWork:
+    return GC_WORKS[content["target"]](content, batch_size, subtask_size)
+
+
+def _jsonable(value: Any) -> Any:
+    return str(value) if isinstance(value, uuid.UUID) else value

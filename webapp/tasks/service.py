@@ -1,0 +1,372 @@
+"""Tasks: creation (planned into subtasks), queries, cancel, delete, results,
+errors and notification policies. Nothing here knows HTTP; the workers that
+run subtasks are in webapp/tasks/worker.py."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from webapp import db
+from webapp.notify import outbox
+from webapp.notify.policy import keep_secrets, mask, normalise
+from webapp.tasks.states import CANCELLABLE, Status, TaskType
+from webapp.tasks.work import Filters, Work
+from webapp.web.errors import LunaError
+from webapp.web.params import Page
+
+log = logging.getLogger(__name__)
+
+TASK_COLUMNS = ", ".join(
+    [
+        "task_id",
+        "task_type",
+        "task_status",
+        "content",
+        "description",
+        "account_id::text AS account_id",
+        "notification_policy",
+        "result_storage_policy",
+        "schedule_id",
+        "result_id::text AS result_id",
+        "count_task_parts_done",
+        "count_task_parts_all",
+        db.iso_sql("task.create_time", "create_time"),
+        db.iso_sql("task.end_time", "end_time"),
+        db.iso_sql("task.last_update_time", "last_update_time"),
+    ]
+)
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def task_json(row: Any) -> dict[str, Any]:
+    return {
+        "task_id": row["task_id"],
+        "task_type": row["task_type"],
+        "task_status": row["task_status"],
+        "content": _json(row["content"]),
+        "description": row["description"],
+        "account_id": row["account_id"],
+        "create_time": row["create_time"],
+        "end_time": row["end_time"],
+        "last_update_time": row["last_update_time"],
+        "result_id": row["result_id"],
+        "count_task_parts_done": row["count_task_parts_done"],
+        "count_task_parts_all": row["count_task_parts_all"],
+        "notification_policy": mask(_json(row["notification_policy"])),
+        "result_storage_policy": _json(row["result_storage_policy"]),
+        "schedule_id": row["schedule_id"],
+    }
+
+
+@dataclass
+class TaskFilters:
+    task_ids: list[int] | None = None
+    create_time_gte: datetime | None = None
+    create_time_lt: datetime | None = None
+    end_time_gte: datetime | None = None
+    end_time_lt: datetime | None = None
+    task_type: int | None = None
+    task_status: int | None = None
+    schedule_id: int | None = None
+
+    def where(self) -> Filters:
+        where = Filters()
+        if self.task_ids is not None:
+            where.add("task_id = ANY({}::bigint[])", self.task_ids)
+        for column, op, value in (
+            ("create_time", ">=", self.create_time_gte),
+            ("create_time", "<", self.create_time_lt),
+            ("end_time", ">=", self.end_time_gte),
+            ("end_time", "<", self.end_time_lt),
+        ):
+            if value is not None:
+                where.add(f"task.{column} {op} {{}}", value)
+        for column, number in (
+            ("task_type", self.task_type),
+            ("task_status", self.task_status),
+            ("schedule_id", self.schedule_id),
+        ):
+            if number is not None:
+                where.add(f"task.{column} = {{}}", number)
+        return where
+
+
+@dataclass
+class ErrorFilters:
+    task_ids: list[int] | None = None
+    error_ids: list[int] | None = None
+    error_time_gte: datetime | None = None
+    error_time_lt: datetime | None = None
+    error_code: int | None = None
+    task_type: int | None = None
+    extra: list[tuple[str, Any]] = field(default_factory=list)
+
+    def where(self) -> Filters:
+        where = Filters()
+        if self.task_ids is not None:
+            where.add("e.task_id = ANY({}::bigint[])", self.task_ids)
+        if self.error_ids is not None:
+            where.add("e.error_id = ANY({}::bigint[])", self.error_ids)
+        if self.error_time_gte is not None:
+            where.add("e.error_time >= {}", self.error_time_gte)
+        if self.error_time_lt is not None:
+            where.add("e.error_time < {}", self.error_time_lt)
+        if self.error_code is not None:
+            where.add("e.error_code = {}", self.error_code)
+        if self.task_type is not None:
+            where.add("t.task_type = {}", self.task_type)
+        return where
+
+
+async def create_task(
+    task_type: TaskType, body: dict[str, Any], work: Work, schedule_id: int | None = None
+) -> int:
+    """Plan the work into subtasks and store the task with them, pending."""
+    content = body["content"]
+    # keep_secrets against nothing: a masked secret copied from another task is refused.
+    policy = keep_secrets(normalise(body.get("notification_policy") or {}), None)
+    storage = body.get("result_storage_policy") or {"ttl": None}
+    account_id = (content.get("filters") or {}).get("account_id")
+    async with db.connection() as conn, conn.transaction():
+        ranges = await work.plan(conn)
+        task_id = await conn.fetchval(
+            "INSERT INTO task (task_type, content, description, account_id, notification_policy,"
+            " result_storage_policy, schedule_id, count_task_parts_all)"
+            " VALUES ($1, $2::jsonb, $3, $4::uuid, $5::jsonb, $6::jsonb, $7, $8) RETURNING task_id",
+            int(task_type),
+            json.dumps(content),
+            body.get("description", ""),
+            account_id,
+            json.dumps(policy),
+            json.dumps(storage),
+            schedule_id,
+            len(ranges),
+        )
+        await conn.executemany(
+            "INSERT INTO subtask (task_id, content) VALUES ($1, $2::jsonb)",
+            [(task_id, json.dumps(part)) for part in ranges],
+        )
+    log.info("task %s (type %s) created with %d subtask(s)", task_id, int(task_type), len(ranges))
+    return int(task_id)
+
+
+async def list_tasks(filters: TaskFilters, page: Page) -> list[dict[str, Any]]:
+    where = filters.where()
+    n = len(where.args)
+    rows = await db.fetch(
+        f"SELECT {TASK_COLUMNS} FROM task WHERE {where.sql()} "
+        f"ORDER BY task.create_time DESC, task.task_id DESC LIMIT ${n + 1} OFFSET ${n + 2}",
+        *where.args,
+        page.page_size,
+        page.offset,
+    )
+    return [task_json(row) for row in rows]
+
+
+async def count_tasks(filters: TaskFilters) -> int:
+    where = filters.where()
+    row = await db.fetchrow(f"SELECT count(*) AS n FROM task WHERE {where.sql()}", *where.args)
+    return int(row["n"]) if row else 0
+
+
+async def get_task(task_id: int) -> dict[str, Any]:
+    row = await db.fetchrow(f"SELECT {TASK_COLUMNS} FROM task WHERE task_id = $1", task_id)
+    if row is None:
+        raise LunaError("TASK_NOT_FOUND", task_id=task_id)
+    return task_json(row)
+
+
+async def find_task(task_id: int) -> dict[str, Any] | None:
+    try:
+        return await get_task(task_id)
+    except LunaError:
+        return None
+
+
+async def cancel_task(task_id: int) -> None:
+    """Cancel: pending subtasks at once, running ones at their next batch."""
+    async with db.connection() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT task_status FROM task WHERE task_id = $1 FOR UPDATE", task_id
+        )
+        if row is None:
+            raise LunaError("TASK_NOT_FOUND", task_id=task_id)
+        if Status(row["task_status"]) not in CANCELLABLE:
+            raise LunaError("TASK_NOT_CANCELLABLE", task_id=task_id, status=row["task_status"])
+        task = await conn.fetchrow(
+            "UPDATE task SET task_status = 2, end_time = now(), last_update_time = now() "
+            "WHERE task_id = $1 RETURNING *",
+            task_id,
+        )
+        pending = await conn.fetch(
+            "UPDATE subtask SET subtask_status = 2, end_time = now() "
+            "WHERE task_id = $1 AND subtask_status = 0 RETURNING subtask_id",
+            task_id,
+        )
+        await outbox.enqueue_task_event(conn, task)
+        for subtask in pending:
+            await outbox.enqueue_subtask_event(conn, task, subtask["subtask_id"], 2)
+    log.info("task %s cancelled", task_id)
+
+
+async def delete_task(task_id: int) -> None:
+    """Delete a task with its subtasks, errors and result; a running one is cancelled first."""
+    try:
+        await cancel_task(task_id)
+    except LunaError as error:
+        if error.kind.name != "TASK_NOT_CANCELLABLE":
+            raise
+    await db.fetch("DELETE FROM task WHERE task_id = $1", task_id)
+    log.info("task %s deleted", task_id)
+
+
+async def get_policy(task_id: int) -> dict[str, Any]:
+    row = await db.fetchrow("SELECT notification_policy FROM task WHERE task_id = $1", task_id)
+    if row is None:
+        raise LunaError("TASK_NOT_FOUND", task_id=task_id)
+    return mask(_json(row["notification_policy"]))
+
+
+async def replace_policy(task_id: int, policy: dict[str, Any]) -> None:
+    async with db.connection() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT notification_policy FROM task WHERE task_id = $1 FOR UPDATE", task_id
+        )
+        if row is None:
+            raise LunaError("TASK_NOT_FOUND", task_id=task_id)
+        merged = keep_secrets(normalise(policy), _json(row["notification_policy"]))
+        await conn.execute(
+            "UPDATE task SET notification_policy = $2::jsonb, last_update_time = now() "
+            "WHERE task_id = $1",
+            task_id,
+            json.dumps(merged),
+        )
+
+
+async def get_result(task_id: int) -> Any:
+    row = await db.fetchrow(
+        "SELECT t.task_status, r.content, r.expire_time <= now() AS expired FROM task t "
+        "LEFT JOIN task_result r ON r.task_id = t.task_id WHERE t.task_id = $1",
+        task_id,
+    )
+    if row is None:
+        raise LunaError("TASK_NOT_FOUND", task_id=task_id)
+    if row["task_status"] != Status.DONE:
+        raise LunaError("TASK_RESULT_NOT_READY", task_id=task_id, status=row["task_status"])
+    if row["content"] is None or row["expired"]:
+        raise LunaError("TASK_RESULT_NOT_FOUND", task_id=task_id)
+    return _json(row["content"])
+
+
+async def result_summary(task_id: int) -> dict[str, Any] | None:
+    """The scalar fields of a task's stored result (counts, flags), without its id lists.
+
+    For the task page: a GC result can list millions of ids, which the page
+    neither needs nor should load on every poll. None when there is no
+    result, or it has expired.
+    """
+    row = await db.fetchrow(
+        "SELECT CASE WHEN jsonb_typeof(r.content) = 'object' THEN coalesce("
+        "(SELECT jsonb_object_agg(key, value) FROM jsonb_each(r.content) "
+        "WHERE jsonb_typeof(value) NOT IN ('array', 'object')), '{}'::jsonb) "
+        "ELSE '{}'::jsonb END AS summary "
+        "FROM task_result r WHERE r.task_id = $1 "
+        "AND (r.expire_time IS NULL OR r.expire_time > now())",
+        task_id,
+    )
+    return None if row is None else dict(_json(row["summary"]))
+
+
+ERROR_COLUMNS = (
+    "e.error_id, e.task_id, e.subtask_id, e.error_code, e.description, e.detail, "
+    f"{db.iso_sql('e.error_time', 'error_time')}, e.additional_info"
+)
+
+
+def error_json(row: Any) -> dict[str, Any]:
+    return {
+        name: row[name]
+        for name in (
+            "error_id",
+            "task_id",
+            "subtask_id",
+            "error_code",
+            "description",
+            "detail",
+            "error_time",
+            "additional_info",
+        )
+    }
+
+
+async def list_errors(filters: ErrorFilters, page: Page) -> list[dict[str, Any]]:
+    where = filters.where()
+    n = len(where.args)
+    rows = await db.fetch(
+        f"SELECT {ERROR_COLUMNS} FROM task_error e JOIN task t ON t.task_id = e.task_id "
+        f"WHERE {where.sql()} ORDER BY e.error_id DESC LIMIT ${n + 1} OFFSET ${n + 2}",
+        *where.args,
+        page.page_size,
+        page.offset,
+    )
+    return [error_json(row) for row in rows]
+
+
+async def count_errors(filters: ErrorFilters) -> int:
+    where = filters.where()
+    row = await db.fetchrow(
+        f"SELECT count(*) AS n FROM task_error e JOIN task t ON t.task_id = e.task_id "
+        f"WHERE {where.sql()}",
+        *where.args,
+    )
+    return int(row["n"]) if row else 0
+
+
+async def get_error(error_id: int) -> dict[str, Any]:
+    row = await db.fetchrow(
+        f"SELECT {ERROR_COLUMNS} FROM task_error e WHERE e.error_id = $1", error_id
+    )
+    if row is None:
+        raise LunaError("TASK_ERROR_NOT_FOUND", error_id=error_id)
+    return error_json(row)
+
+
+async def ensure_task(task_id: int) -> None:
+    if await db.fetchrow("SELECT 1 FROM task WHERE task_id = $1", task_id) is None:
+        raise LunaError("TASK_NOT_FOUND", task_id=task_id)
+
+
+async def list_subtasks(task_id: int) -> list[dict[str, Any]]:
+    await ensure_task(task_id)
+    rows = await db.fetch(
+        "SELECT subtask_id, task_id, result_id::text AS result_id, subtask_status, content, "
+        f"progress, {db.iso_sql('create_time', 'create_time')}, "
+        f"{db.iso_sql('end_time', 'end_time')} FROM subtask WHERE task_id = $1 ORDER BY subtask_id",
+        task_id,
+    )
+    return [
+        {
+            "subtask_id": row["subtask_id"],
+            "task_id": row["task_id"],
+            "result_id": row["result_id"],
+            "create_time": row["create_time"],
+            "end_time": row["end_time"],
+            "subtask_status": row["subtask_status"],
+            "content": {**_json(row["content"]), "progress": _json(row["progress"])},
+        }
+        for row in rows
+    ]
+
+
+async def delete_expired_results() -> int:
+    rows = await db.fetch("DELETE FROM task_result WHERE expire_time <= now() RETURNING 1")
+    if rows:
+        log.info("deleted %d expired task result(s)", len(rows))
+    return len(rows)

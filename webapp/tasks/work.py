@@ -1,0 +1,125 @@
+"""What a task does, split into subtasks and batches.
+
+A `Work` plans a task as subtasks (ranges of ids) and runs a subtask batch by
+batch: `fetch` reads the next batch after a cursor (outside any transaction),
+`compute` does CPU work on it (extraction, in a thread), `apply` writes it in
+the transaction that also records the subtask's progress. The worker
+(webapp/tasks/worker.py) owns transactions, ownership checks and cancellation.
+"""
+
+from __future__ import annotations
+
+import abc
+import itertools
+import math
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from webapp.web.params import parse_time
+
+UUID_SPACE = 1 << 128
+MAX_UUID_SUBTASKS = 64
+
+
+@dataclass
+class Applied:
+    """What one batch did."""
+
+    cursor: Any
+    handled_ids: list[Any] = field(default_factory=list)
+    errors: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    """(error kind name from the catalogue, its parameters), one per failed object."""
+
+
+class Work(abc.ABC):
+    def __init__(self, content: dict[str, Any], batch_size: int, subtask_size: int) -> None:
+        self.content = content
+        self.batch_size = batch_size
+        self.subtask_size = subtask_size
+
+    @property
+    def stores_ids(self) -> bool:
+        return True
+
+    @abc.abstractmethod
+    async def plan(self, conn: Any) -> list[dict[str, Any]]:
+        """Subtask contents: `{"id_gte": ..., "id_lt": ...}` ranges covering the work."""
+
+    @abc.abstractmethod
+    async def fetch(self, conn: Any, subtask: dict[str, Any], cursor: Any) -> Any | None:
+        """The next batch after `cursor` within the subtask's range; None when it is done."""
+
+    async def compute(self, batch: Any) -> Any:
+        return None
+
+    @abc.abstractmethod
+    async def apply(self, conn: Any, batch: Any, computed: Any) -> Applied:
+        """Write the batch, in the transaction of the batch."""
+
+    def summary(self, handled: int, failed: int, ids: list[Any]) -> dict[str, Any]:
+        """The task result, from all subtasks' counts and (if stored) ids."""
+        return {"handled": handled, "failed": failed, "ids": ids}
+
+
+def uuid_ranges(estimated: int, subtask_size: int) -> list[dict[str, Any]]:
+    """Split the uuid space evenly into enough ranges for `estimated` objects.
+
+    Ids are random (uuid4), so equal slices of the space hold about equal work.
+    """
+    parts = max(1, min(MAX_UUID_SUBTASKS, math.ceil(estimated / max(subtask_size, 1))))
+    bounds = [UUID_SPACE * i // parts for i in range(parts + 1)]
+    ranges = []
+    for low, high in itertools.pairwise(bounds):
+        ranges.append(
+            {
+                "id_gte": str(uuid.UUID(int=low)),
+                # the last range is open above: uuid(int=2**128) does not exist
+                "id_lt": str(uuid.UUID(int=high)) if high < UUID_SPACE else None,
+            }
+        )
+    return ranges
+
+
+def int_ranges(low: int | None, high: int | None, subtask_size: int) -> list[dict[str, Any]]:
+    """[low, high] split into ranges of `subtask_size` ids (bigserial ids are dense)."""
+    if low is None or high is None:
+        return [{"id_gte": 0, "id_lt": 1}]
+    return [
+        {"id_gte": start, "id_lt": min(start + subtask_size, high + 1)}
+        for start in range(low, high + 1, subtask_size)
+    ]
+
+
+class Filters:
+    """Builds `WHERE` clauses with numbered parameters."""
+
+    def __init__(self) -> None:
+        self.clauses: list[str] = []
+        self.args: list[Any] = []
+
+    def add(self, clause: str, *values: Any) -> None:
+        """`clause` uses `{}` for each value's placeholder, in order."""
+        placeholders = []
+        for value in values:
+            self.args.append(value)
+            placeholders.append(f"${len(self.args)}")
+        self.clauses.append(clause.format(*placeholders))
+
+    def sql(self) -> str:
+        return " AND ".join(self.clauses) if self.clauses else "true"
+
+
+def time_filter(value: str | None) -> datetime | None:
+    return None if value is None else parse_time(value, "filters")
+
+
+def range_clause(
+    filters: Filters, column: str, subtask: dict[str, Any], cursor: Any, cast: str
+) -> None:
+    filters.add(f"{column} >= {{}}::{cast}", subtask["id_gte"])
+    if subtask.get("id_lt") is not None:
+        filters.add(f"{column} < {{}}::{cast}", subtask["id_lt"])
+    if cursor is not None:
+        filters.add(f"{column} > {{}}::{cast}", cursor)
