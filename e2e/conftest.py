@@ -19,10 +19,12 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -128,6 +130,11 @@ class Server:
             "LOG_LEVEL": "warning",
             "HOST": "127.0.0.1",
             "PORT": str(port),
+            # Tasks run in the server (one in-process worker, the default), in small
+            # batches and several subtasks, so a task page has progress to show.
+            "WORKERS_IN_PROCESS": "1",
+            "GC_BATCH_SIZE": "50",
+            "SUBTASK_SIZE": "1000",
         }
         with self.log.open("wb") as log_file:
             self.process = subprocess.Popen(
@@ -249,3 +256,74 @@ def signed_in(page: Page, session_cookies: Callable[[], list[Any]]) -> Page:
     AccountsPage(page).open()
     expect(page.get_by_test_id("signed-in-as")).to_have_text(ADMIN_LOGIN)
     return page
+
+
+class Database:
+    """SQL on the server's database, for data the API cannot make (faces, descriptors).
+
+    Each call runs in a thread of its own with its own event loop: Playwright's
+    loop already runs on the test's thread.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def _run(self, work: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
+        async def connected() -> Any:
+            conn = await asyncpg.connect(self.url)
+            try:
+                return await work(conn)
+            finally:
+                await conn.close()
+
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, connected()).result()
+
+    def value(self, query: str, *args: Any) -> Any:
+        return self._run(lambda conn: conn.fetchval(query, *args))
+
+    def execute(self, query: str, *args: Any) -> None:
+        self._run(lambda conn: conn.execute(query, *args))
+
+    @contextmanager
+    def locked(self, table: str) -> Iterator[None]:
+        """Hold `table` in SHARE mode: it can be read, but a task's deletes wait.
+
+        A task then stays visibly running for as long as the test needs, and
+        finishes by itself once the block ends: no guessing how long a task takes.
+        """
+        ready, release = threading.Event(), threading.Event()
+        failures: list[BaseException] = []
+
+        async def hold() -> None:
+            conn = await asyncpg.connect(self.url)
+            try:
+                async with conn.transaction():
+                    await conn.execute(f"LOCK TABLE {table} IN SHARE MODE")
+                    ready.set()
+                    await asyncio.get_running_loop().run_in_executor(None, release.wait)
+            finally:
+                await conn.close()
+
+        def run() -> None:
+            try:
+                asyncio.run(hold())
+            except BaseException as exc:  # reported to the test below
+                failures.append(exc)
+                ready.set()
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        ready.wait(10)
+        try:
+            if failures:
+                raise failures[0]
+            yield
+        finally:
+            release.set()
+            thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def database(live_server: Server) -> Database:
+    return Database(e2e_database_urls()[0])

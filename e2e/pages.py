@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from playwright.sync_api import Locator, Page
+from playwright.sync_api import Dialog, Locator, Page
 
 ADMIN_LOGIN = "root@visionlabs.ai"
 ADMIN_PASSWORD = "root"
@@ -116,3 +116,134 @@ class AccountPage(AppPage):
     def delete(self, confirmation: str) -> None:
         self.delete_confirm.fill(confirmation)
         self.delete_button.click()
+
+
+class TasksPage(AppPage):
+    """/tasks: the tasks table with its filters, and the two launch forms."""
+
+    path = "/tasks"
+
+    def __init__(self, page: Page) -> None:
+        super().__init__(page)
+        self.table = page.get_by_test_id("tasks-table")
+        self.rows = page.get_by_test_id("task-row")
+        self.launch_failed = page.get_by_test_id("launch-failed")
+        # Garbage collection
+        self.gc_form = page.get_by_test_id("gc-form")
+        self.gc_target = page.get_by_test_id("gc-target")
+        self.gc_descriptor_version = page.get_by_test_id("gc-descriptor-version")
+        self.gc_account_id = page.get_by_test_id("gc-account-id")
+        self.gc_list_id = page.get_by_test_id("gc-list-id")
+        self.gc_handler_id = page.get_by_test_id("gc-handler-id")
+        self.gc_remove_samples = page.get_by_test_id("gc-remove-samples")
+        self.gc_store_results = page.get_by_test_id("gc-store-results")
+        self.gc_description = page.get_by_test_id("gc-description")
+        self.gc_ttl = page.get_by_test_id("gc-ttl")
+        self.gc_preview_button = page.get_by_test_id("gc-preview")
+        self.gc_run_button = page.get_by_test_id("gc-run")
+        # Additional extraction
+        self.extract_form = page.get_by_test_id("extract-form")
+        self.extract_target = page.get_by_test_id("extract-target")
+        self.extract_run_button = page.get_by_test_id("extract-run")
+
+    def open(self, query: str = "") -> TasksPage:
+        self.page.goto(self.path + (f"?{query}" if query else ""))
+        return self
+
+    def row(self, task_id: int) -> Locator:
+        return self.rows.filter(has=self.page.get_by_role("link", name=f"#{task_id}", exact=True))
+
+    def gc_error(self, field: str) -> Locator:
+        """The message beside a GC form field, by its dotted name."""
+        return self.page.get_by_test_id(f"gc-error-{field}")
+
+    def fill_gc(
+        self,
+        target: str = "face_descriptors",
+        descriptor_version: str = "",
+        description: str = "",
+        ttl: str = "",
+    ) -> None:
+        self.gc_target.select_option(target)
+        if target == "face_descriptors" or descriptor_version:
+            self.gc_descriptor_version.fill(descriptor_version)
+        self.gc_description.fill(description)
+        self.gc_ttl.select_option(ttl)
+
+    def run_gc(self, **fields: str) -> None:
+        self.fill_gc(**fields)
+        self.gc_run_button.click()
+
+    def preview_gc(self, **fields: str) -> None:
+        self.fill_gc(**fields)
+        self.gc_preview_button.click()
+
+
+class TaskPage(AppPage):
+    """/tasks/{id}: progress (polled while the task runs), result, subtasks, errors."""
+
+    def __init__(self, page: Page) -> None:
+        super().__init__(page)
+        self.title = page.get_by_test_id("task-title")
+        self.progress = page.get_by_test_id("task-progress")
+        self.status = page.get_by_test_id("task-status")
+        self.parts = page.get_by_test_id("task-parts")
+        self.result_summary = page.get_by_test_id("task-result-summary")
+        self.result_link = page.get_by_test_id("task-result")
+        self.cancel_button = page.get_by_test_id("cancel-task")
+        self.subtasks = page.get_by_test_id("subtask-row")
+        self.errors = page.get_by_test_id("task-errors")
+        self.edit_policy_link = page.get_by_test_id("edit-policy")
+        self.delete_form = page.get_by_test_id("delete-task-form")
+        self.delete_confirm = page.get_by_test_id("delete-task-confirm")
+        self.delete_button = page.get_by_test_id("delete-task")
+        self.delete_error = page.get_by_test_id("delete-task-error")
+
+    def open(self, task_id: int) -> TaskPage:
+        self.page.goto(f"/tasks/{task_id}")
+        return self
+
+    @property
+    def task_id(self) -> int:
+        return int(self.page.url.rsplit("/", 1)[-1])
+
+    def result_value(self, key: str) -> Locator:
+        return self.page.get_by_test_id(f"result-{key}")
+
+    def cancel(self, accept: bool = True) -> str:
+        """Click Cancel and answer the browser's question; returns the question."""
+        asked: list[str] = []
+
+        def answer(dialog: Dialog) -> None:
+            asked.append(dialog.message)
+            if accept:
+                dialog.accept()
+            else:
+                dialog.dismiss()
+
+        self.page.once("dialog", answer)
+        self.cancel_button.click()
+        return asked[0] if asked else ""
+
+    def delete(self, confirmation: str) -> None:
+        self.delete_confirm.fill(confirmation)
+        self.delete_button.click()
+
+
+class PolicyPage(AppPage):
+    """/tasks/{id}/notification_policy: the policy as JSON, masked secrets kept."""
+
+    def __init__(self, page: Page) -> None:
+        super().__init__(page)
+        self.text = page.get_by_test_id("policy-text")
+        self.error = page.get_by_test_id("policy-error")
+        self.save_button = page.get_by_test_id("policy-save")
+        self.summary = page.get_by_test_id("policy-summary")
+
+    def open(self, task_id: int) -> PolicyPage:
+        self.page.goto(f"/tasks/{task_id}/notification_policy")
+        return self
+
+    def save(self, text: str) -> None:
+        self.text.fill(text)
+        self.save_button.click()

@@ -113,12 +113,11 @@ _TIME_HINT = "Enter a time with its zone, such as 2026-01-01T00:00:00Z"
 FIELD_HINTS = {
     "content.filters.descriptor_version": "Enter the descriptor version to remove "
     "(a whole number from 1 to 1000)",
-    "content.filters.account_id": "Enter an account id, such as "
-    "6d5c7e2a-0b1f-4c3d-9e8f-1a2b3c4d5e6f",
-    "content.filters.list_id": "Enter a list id (a UUID)",
-    "content.filters.handler_id": "Enter a handler id (a UUID)",
-    "content.filters.face_id__gte": "Enter a face id (a UUID)",
-    "content.filters.face_id__lt": "Enter a face id (a UUID)",
+    "content.filters.account_id": "Enter a whole account id (a lower-case UUID)",
+    "content.filters.list_id": "Enter a whole list id (a lower-case UUID)",
+    "content.filters.handler_id": "Enter a whole handler id (a lower-case UUID)",
+    "content.filters.face_id__gte": "Enter a whole face id (a lower-case UUID)",
+    "content.filters.face_id__lt": "Enter a whole face id (a lower-case UUID)",
     "content.filters.create_time__gte": _TIME_HINT,
     "content.filters.create_time__lt": _TIME_HINT,
     "description": "At most 128 characters",
@@ -302,7 +301,7 @@ async def task_page_context(task: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _policy_errors(error: LunaError) -> str:
+def _policy_error_message(error: LunaError) -> str:
     if error.kind.name != "JSON_VALIDATION":
         return error.detail
     path = str(error.params.get("path") or "")
@@ -493,7 +492,7 @@ class TaskController(Controller):
             if response_mode(request) is Mode.JSON:
                 raise
             shown = await service.get_policy(tid)
-            message = error.params.get("reason") or _policy_errors(error)
+            message = error.params.get("reason") or _policy_error_message(error)
             return _policy_page(request, tid, shown, text or "", str(message), 422)
         return redirect(
             request,

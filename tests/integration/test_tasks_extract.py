@@ -1,0 +1,167 @@
+"""Additional extraction end to end, with the real built-in backend on real photos."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+from tests.conftest import ADMIN
+from tests.integration.tasks_helpers import make_account, make_faces, run_until_idle, settings, task
+from webapp import db
+from webapp.extraction import descriptor_distance, get_backend
+from webapp.extraction.samples import face_photos
+
+
+def grey_png(size: int = 64) -> bytes:
+    """A valid image with no face in it."""
+    rows = b"".join(b"\x00" + bytes([128] * size) for _ in range(size))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    header = struct.pack(">IIBBBBB", size, size, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+async def add_sample(account, face_id: str, image: bytes) -> None:  # type: ignore[no-untyped-def]
+    await db.fetch(
+        "INSERT INTO sample (account_id, face_id, image) VALUES ($1, $2::uuid, $3)",
+        account,
+        face_id,
+        image,
+    )
+
+
+async def test_extraction_fills_what_faces_lack_and_reports_what_it_cannot(client):
+    backend = get_backend()
+    version = backend.descriptor_version
+    photos = face_photos()
+    account = await make_account()
+    obama, obama_again, biden, grey, no_sample, done_before = await make_faces(
+        account, 6, versions=(56,)
+    )
+    await add_sample(account, obama, photos["barack_obama"][0])
+    await add_sample(account, obama_again, photos["barack_obama"][1])
+    await add_sample(account, biden, photos["joe_biden"][0])
+    await add_sample(account, grey, grey_png())
+    await add_sample(account, done_before, photos["joe_biden"][0])
+    await db.fetch(
+        "INSERT INTO descriptor (face_id, descriptor_version, vector) "
+        "VALUES ($1::uuid, $2, '\\x09'::bytea)",
+        done_before,
+        version,
+    )
+
+    response = await client.post(
+        "/4/tasks/additional_extract",
+        headers=ADMIN,
+        json={
+            "content": {
+                "filters": {"objects_type": "faces", "account_id": str(account)},
+                "extraction_target": "face_descriptor",
+            }
+        },
+    )
+    assert response.status_code == 201, response.text
+    task_id = response.json()["task_id"]
+    await run_until_idle(settings())
+
+    finished = await task(client, task_id)
+    assert finished["task_status"] == 5 and finished["task_type"] == 8
+    rows = await db.fetch(
+        "SELECT face_id::text AS f, vector FROM descriptor WHERE descriptor_version = $1", version
+    )
+    vectors = {row["f"]: bytes(row["vector"]) for row in rows}
+    assert set(vectors) == {obama, obama_again, biden, done_before}
+    assert vectors[done_before] == b"\x09"  # missing: true leaves existing ones alone
+    same = descriptor_distance(vectors[obama], vectors[obama_again])
+    different = descriptor_distance(vectors[obama], vectors[biden])
+    assert same < backend.threshold < different
+    old = await db.fetchrow("SELECT count(*) AS n FROM descriptor WHERE descriptor_version = 56")
+    assert old is not None and old["n"] == 6  # stored beside, nothing replaced
+
+    errors = (await client.get(f"/4/tasks/{task_id}/errors", headers=ADMIN)).json()["errors"]
+    by_code = {e["error_code"]: e["detail"] for e in errors}
+    assert set(by_code) == {29101, 29102}
+    assert no_sample in by_code[29101] and grey in by_code[29102]
+    result = (await client.get(f"/4/tasks/{task_id}/result", headers=ADMIN)).json()
+    assert result["extracted_count"] == 3 and result["failed_count"] == 2
+    assert sorted(result["face_ids"]) == sorted([obama, obama_again, biden])
+
+
+async def test_missing_false_recomputes_existing_descriptors(client):
+    version = get_backend().descriptor_version
+    account = await make_account()
+    (face,) = await make_faces(account, 1)
+    await add_sample(account, face, face_photos()["joe_biden"][0])
+    await db.fetch(
+        "INSERT INTO descriptor (face_id, descriptor_version, vector) "
+        "VALUES ($1::uuid, $2, '\\x09'::bytea)",
+        face,
+        version,
+    )
+    response = await client.post(
+        "/4/tasks/additional_extract",
+        headers=ADMIN,
+        json={
+            "content": {
+                "filters": {"objects_type": "faces"},
+                "extraction_target": "face_descriptor",
+                "options": {"missing": False},
+            }
+        },
+    )
+    assert response.status_code == 201
+    await run_until_idle(settings())
+    row = await db.fetchrow("SELECT vector FROM descriptor WHERE descriptor_version = $1", version)
+    assert row is not None and bytes(row["vector"]) != b"\x09"
+
+
+async def test_a_version_the_backend_does_not_write_is_refused(client):
+    version = get_backend().descriptor_version
+    response = await client.post(
+        "/4/tasks/additional_extract",
+        headers=ADMIN,
+        json={
+            "content": {
+                "filters": {"objects_type": "faces"},
+                "extraction_target": "face_descriptor",
+                "options": {"descriptor_version": version + 1},
+            }
+        },
+    )
+    assert response.status_code == 400
+    assert response.json()["error_code"] == 29103
+    assert str(version) in response.json()["detail"]
+    row = await db.fetchrow("SELECT count(*) AS n FROM task")
+    assert row is not None and row["n"] == 0
+
+
+async def test_basic_attributes_are_offered_only_if_the_backend_can(client):
+    backend = get_backend()
+    response = await client.post(
+        "/4/tasks/additional_extract",
+        headers=ADMIN,
+        json={
+            "content": {
+                "filters": {"objects_type": "faces"},
+                "extraction_target": "basic_attributes",
+            }
+        },
+    )
+    if "basic_attributes" in backend.targets:
+        assert response.status_code == 201
+    else:
+        assert response.status_code == 400
+        assert response.json()["error_code"] == 29103
+        assert "basic_attributes" in response.json()["detail"]
