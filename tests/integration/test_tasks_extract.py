@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import struct
 import zlib
 
@@ -147,21 +148,46 @@ async def test_a_version_the_backend_does_not_write_is_refused(client):
     assert row is not None and row["n"] == 0
 
 
-async def test_basic_attributes_are_offered_only_if_the_backend_can(client):
-    backend = get_backend()
+async def test_basic_attributes_are_estimated_and_stored_beside_the_face(client):
+    assert "basic_attributes" in get_backend().targets
+    photos = face_photos()
+    account = await make_account()
+    obama, grey = await make_faces(account, 2)
+    await add_sample(account, obama, photos["barack_obama"][0])
+    await add_sample(account, grey, grey_png())
+    response = await client.post(
+        "/4/tasks/additional_extract",
+        headers=ADMIN,
+        json={
+            "content": {
+                "filters": {"objects_type": "faces", "account_id": str(account)},
+                "extraction_target": "basic_attributes",
+            }
+        },
+    )
+    assert response.status_code == 201, response.text
+    await run_until_idle(settings())
+    rows = await db.fetch(
+        "SELECT face_id::text AS f, account_id, basic_attributes FROM face_attribute"
+    )
+    assert [row["f"] for row in rows] == [obama]
+    attributes = json.loads(rows[0]["basic_attributes"])
+    assert attributes["gender"] == 1 and 20 <= attributes["age"] <= 90
+    stats = (await client.get(f"/4/accounts/{account}", headers=ADMIN)).json()["stats"]
+    assert stats["face_attribute_count"] == 1
+
+
+async def test_an_unknown_configured_backend_is_refused_clearly(client, app, monkeypatch):
+    monkeypatch.setattr(app.state, "settings", settings(extraction_backend="nonesuch"))
     response = await client.post(
         "/4/tasks/additional_extract",
         headers=ADMIN,
         json={
             "content": {
                 "filters": {"objects_type": "faces"},
-                "extraction_target": "basic_attributes",
+                "extraction_target": "face_descriptor",
             }
         },
     )
-    if "basic_attributes" in backend.targets:
-        assert response.status_code == 201
-    else:
-        assert response.status_code == 400
-        assert response.json()["error_code"] == 29103
-        assert "basic_attributes" in response.json()["detail"]
+    assert response.status_code == 400
+    assert "nonesuch" in response.json()["detail"]

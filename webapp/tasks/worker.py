@@ -68,14 +68,13 @@ def make_work(task_type: int, content: dict[str, Any], settings: Settings) -> Wo
     if task_type == TaskType.GC:
         return gc_work(content, settings.gc_batch_size, settings.subtask_size)
     if task_type == TaskType.ADDITIONAL_EXTRACT:
-        from webapp.extraction import get_backend
+        from webapp.extraction import UnknownBackend, get_backend
 
-        return ExtractWork(
-            content,
-            settings.extraction_batch_size,
-            settings.subtask_size,
-            get_backend(settings.extraction_backend or None),
-        )
+        try:
+            backend = get_backend(settings.extraction_backend or None)
+        except UnknownBackend as exc:  # EXTRACTION_BACKEND names nothing we have
+            raise LunaError("TARGET_NOT_SUPPORTED", reason=str(exc)) from None
+        return ExtractWork(content, settings.extraction_batch_size, settings.subtask_size, backend)
     raise LunaError("SUBTASK_FAILED", reason=f"task type {task_type} is not run by this service")
 
 
