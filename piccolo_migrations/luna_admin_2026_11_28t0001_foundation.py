@@ -11,8 +11,7 @@ deletes). Rows never move between accounts or lists by UPDATE in this schema;
 TRUNCATE bypasses the triggers, so `luna-admin recount` rebuilds the counters.
 """
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
+from webapp.db import sql_migration
 
 ID = "2026-11-28T00:01:00:000000"
 VERSION = "1.38.0"
@@ -213,15 +212,4 @@ CREATE TRIGGER list_face_rows_deleted AFTER DELETE ON list_face REFERENCING OLD 
 """
 
 
-async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="luna_admin", description=DESCRIPTION)
-
-    async def run() -> None:
-        engine = engine_finder()
-        assert engine is not None
-        transaction = engine.current_transaction.get()
-        # execute() without arguments uses the simple protocol: many statements at once.
-        await transaction.connection.execute(SQL)
-
-    manager.add_raw(run)
-    return manager
+forwards = sql_migration(ID, DESCRIPTION, SQL)

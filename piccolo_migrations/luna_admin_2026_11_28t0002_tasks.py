@@ -7,8 +7,7 @@ subtask: after a crash the next worker resumes at the cursor, so nothing is
 lost and nothing is done twice.
 """
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
+from webapp.db import sql_migration
 
 ID = "2026-11-28T00:02:00:000000"
 VERSION = "1.38.0"
@@ -114,14 +113,4 @@ CREATE INDEX notification_outbox_task_pending_idx ON notification_outbox (task_i
 """
 
 
-async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="luna_admin", description=DESCRIPTION)
-
-    async def run() -> None:
-        engine = engine_finder()
-        assert engine is not None
-        transaction = engine.current_transaction.get()
-        await transaction.connection.execute(SQL)
-
-    manager.add_raw(run)
-    return manager
+forwards = sql_migration(ID, DESCRIPTION, SQL)

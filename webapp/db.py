@@ -73,6 +73,39 @@ async def fetchrow(sql: str, *args: Any) -> asyncpg.Record | None:
     return rows[0] if rows else None
 
 
+async def fetch_page(sql: str, args: list[Any], page: Any) -> list[asyncpg.Record]:
+    """`sql` (ending in ORDER BY, with `args` numbered from $1) limited to one page."""
+    n = len(args)
+    return await fetch(f"{sql} LIMIT ${n + 1} OFFSET ${n + 2}", *args, page.page_size, page.offset)
+
+
+async def count(from_where: str, args: list[Any]) -> int:
+    """`SELECT count(*) <from_where>`."""
+    row = await fetchrow(f"SELECT count(*) AS n {from_where}", *args)
+    return int(row["n"]) if row else 0
+
+
+def sql_migration(migration_id: str, description: str, sql: str) -> Any:
+    """The `forwards` of a migration written as SQL (see piccolo_migrations/)."""
+    from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+
+    async def forwards() -> MigrationManager:
+        manager = MigrationManager(
+            migration_id=migration_id, app_name="luna_admin", description=description
+        )
+
+        async def run() -> None:
+            transaction = engine().current_transaction.get()
+            assert transaction is not None
+            # execute() without arguments uses the simple protocol: many statements at once.
+            await transaction.connection.execute(sql)
+
+        manager.add_raw(run)
+        return manager
+
+    return forwards
+
+
 async def migrate() -> list[str]:
     """Apply pending migrations; return the names of those applied."""
     from piccolo.apps.migrations.commands.forwards import run_forwards

@@ -3,35 +3,18 @@
 from __future__ import annotations
 
 import json
-import struct
-import zlib
 
 from tests.conftest import ADMIN
 from tests.integration.tasks_helpers import make_account, make_faces, run_until_idle, settings, task
 from webapp import db
 from webapp.extraction import descriptor_distance, get_backend
 from webapp.extraction.samples import face_photos
+from webapp.platform.seed import tiny_png
 
 
-def grey_png(size: int = 64) -> bytes:
-    """A valid image with no face in it."""
-    rows = b"".join(b"\x00" + bytes([128] * size) for _ in range(size))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data))
-            + kind
-            + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-        )
-
-    header = struct.pack(">IIBBBBB", size, size, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
+def grey_png() -> bytes:
+    """A valid image with no face in it (noise)."""
+    return tiny_png(1, size=64)
 
 
 async def add_sample(account, face_id: str, image: bytes) -> None:  # type: ignore[no-untyped-def]

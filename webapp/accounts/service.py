@@ -129,21 +129,19 @@ async def list_accounts(
 ) -> tuple[list[dict[str, Any]], int]:
     """A page of accounts, newest first, and the number of all matching ones."""
     where, args = _time_filter(create_time_gte, create_time_lt)
-    n = len(args)
-    rows = await db.fetch(
+    rows = await db.fetch_page(
         f"SELECT {_account_columns()} FROM account{where} "
-        f"ORDER BY account.create_time DESC, account.account_id DESC "
-        f"LIMIT ${n + 1} OFFSET ${n + 2}",
-        *args,
-        page.page_size,
-        page.offset,
+        "ORDER BY account.create_time DESC, account.account_id DESC",
+        args,
+        page,
     )
     if args:
-        count_row = await db.fetchrow(f"SELECT count(*) AS n FROM account{where}", *args)
+        total = await db.count(f"FROM account{where}", args)
     else:
         # Kept by a trigger: an unfiltered page costs no count(*) over every account.
-        count_row = await db.fetchrow("SELECT account_count AS n FROM account_total")
-    return [account_json(row) for row in rows], int(count_row["n"]) if count_row else 0
+        row = await db.fetchrow("SELECT account_count AS n FROM account_total")
+        total = int(row["n"]) if row else 0
+    return [account_json(row) for row in rows], total
 
 
 async def get_account(account_id: uuid.UUID) -> dict[str, Any]:

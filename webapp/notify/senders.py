@@ -93,18 +93,22 @@ async def _post(
         raise DeliveryError(f"request failed: {type(exc).__name__}: {detail}") from None
 
 
-class HttpSender:
-    """POSTs the payload as JSON to the callback's URL."""
+class _ClientOwner:
+    """Holds an HTTP client, closing it only if it made it itself."""
 
     def __init__(self, client: httpx.AsyncClient | None = None) -> None:
         self._owns_client = client is None
         # Redirects are not followed: the operator named the endpoint, and a
-        # redirect would carry the Basic credentials somewhere else.
+        # redirect would carry the credentials somewhere else.
         self.client = client or httpx.AsyncClient(follow_redirects=False)
 
     async def aclose(self) -> None:
         if self._owns_client:
             await self.client.aclose()
+
+
+class HttpSender(_ClientOwner):
+    """POSTs the payload as JSON to the callback's URL."""
 
     async def send(self, callback: dict[str, Any], payload: dict[str, Any]) -> None:
         url = callback.get("url")
@@ -161,17 +165,12 @@ def telegram_text(payload: Mapping[str, Any]) -> str:
     return text[:TELEGRAM_TEXT_LIMIT]
 
 
-class TelegramSender:
+class TelegramSender(_ClientOwner):
     """Sends a readable message through the Bot API: POST {base}/bot{token}/sendMessage."""
 
     def __init__(self, api_url: str, client: httpx.AsyncClient | None = None) -> None:
+        super().__init__(client)
         self.api_url = api_url.rstrip("/")
-        self._owns_client = client is None
-        self.client = client or httpx.AsyncClient(follow_redirects=False)
-
-    async def aclose(self) -> None:
-        if self._owns_client:
-            await self.client.aclose()
 
     async def send(self, callback: dict[str, Any], payload: dict[str, Any]) -> None:
         token = callback.get("token")

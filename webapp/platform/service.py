@@ -32,27 +32,20 @@ async def list_lists(
     page: Page, account_id: uuid.UUID | None = None
 ) -> tuple[list[dict[str, Any]], int]:
     """A page of lists (of one account, or all), newest first, and how many match."""
+    order = "ORDER BY list.create_time DESC, list.list_id DESC"
     if account_id is None:
-        rows = await db.fetch(
-            f"SELECT {_LIST_COLUMNS} FROM list ORDER BY list.create_time DESC, list.list_id DESC "
-            "LIMIT $1 OFFSET $2",
-            page.page_size,
-            page.offset,
-        )
-        count = await db.fetchrow("SELECT count(*) AS n FROM list")
+        rows = await db.fetch_page(f"SELECT {_LIST_COLUMNS} FROM list {order}", [], page)
+        total = await db.count("FROM list", [])
     else:
-        rows = await db.fetch(
-            f"SELECT {_LIST_COLUMNS} FROM list WHERE account_id = $1 "
-            "ORDER BY list.create_time DESC, list.list_id DESC LIMIT $2 OFFSET $3",
-            account_id,
-            page.page_size,
-            page.offset,
+        rows = await db.fetch_page(
+            f"SELECT {_LIST_COLUMNS} FROM list WHERE account_id = $1 {order}", [account_id], page
         )
         # The account's list_count is kept by a trigger: no count(*) needed.
         count = await db.fetchrow(
             "SELECT list_count AS n FROM account_stats WHERE account_id = $1", account_id
         )
-    return [list_json(row) for row in rows], int(count["n"]) if count else 0
+        total = int(count["n"]) if count else 0
+    return [list_json(row) for row in rows], total
 
 
 async def get_list(list_id: uuid.UUID) -> dict[str, Any]:

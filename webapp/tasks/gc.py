@@ -125,13 +125,7 @@ class FacesGc(GcWork):
     id_column = "face_id"
 
     def where(self) -> Filters:
-        f, where = self.filters, Filters()
-        if f.get("account_id"):
-            where.add("account_id = {}::uuid", f["account_id"])
-        if f.get("create_time__gte"):
-            where.add("create_time >= {}", time_filter(f["create_time__gte"]))
-        if f.get("create_time__lt"):
-            where.add("create_time < {}", time_filter(f["create_time__lt"]))
+        f, where = self.filters, account_and_time(self.filters)
         if f.get("list_id"):
             where.add(
                 "EXISTS (SELECT 1 FROM list_face m WHERE m.face_id = face.face_id "
@@ -146,15 +140,9 @@ class EventsGc(GcWork):
     id_column = "event_id"
 
     def where(self) -> Filters:
-        f, where = self.filters, Filters()
-        if f.get("account_id"):
-            where.add("account_id = {}::uuid", f["account_id"])
+        f, where = self.filters, account_and_time(self.filters)
         if f.get("handler_id"):
             where.add("handler_id = {}::uuid", f["handler_id"])
-        if f.get("create_time__gte"):
-            where.add("create_time >= {}", time_filter(f["create_time__gte"]))
-        if f.get("create_time__lt"):
-            where.add("create_time < {}", time_filter(f["create_time__lt"]))
         return where
 
     async def before_delete(self, conn: Any, ids: list[Any]) -> None:
@@ -174,6 +162,18 @@ class FaceAttributesGc(GcWork):
         if self.filters.get("account_id"):
             where.add("account_id = {}::uuid", self.filters["account_id"])
         return where
+
+
+def account_and_time(filters: dict[str, Any]) -> Filters:
+    """The filters faces and events share: account_id, create_time__gte, create_time__lt."""
+    where = Filters()
+    if filters.get("account_id"):
+        where.add("account_id = {}::uuid", filters["account_id"])
+    if filters.get("create_time__gte"):
+        where.add("create_time >= {}", time_filter(filters["create_time__gte"]))
+    if filters.get("create_time__lt"):
+        where.add("create_time < {}", time_filter(filters["create_time__lt"]))
+    return where
 
 
 GC_WORKS: dict[str, type[GcWork]] = {

@@ -159,21 +159,18 @@ async def create_task(
 
 async def list_tasks(filters: TaskFilters, page: Page) -> list[dict[str, Any]]:
     where = filters.where()
-    n = len(where.args)
-    rows = await db.fetch(
+    rows = await db.fetch_page(
         f"SELECT {TASK_COLUMNS} FROM task WHERE {where.sql()} "
-        f"ORDER BY task.create_time DESC, task.task_id DESC LIMIT ${n + 1} OFFSET ${n + 2}",
-        *where.args,
-        page.page_size,
-        page.offset,
+        "ORDER BY task.create_time DESC, task.task_id DESC",
+        where.args,
+        page,
     )
     return [task_json(row) for row in rows]
 
 
 async def count_tasks(filters: TaskFilters) -> int:
     where = filters.where()
-    row = await db.fetchrow(f"SELECT count(*) AS n FROM task WHERE {where.sql()}", *where.args)
-    return int(row["n"]) if row else 0
+    return await db.count(f"FROM task WHERE {where.sql()}", where.args)
 
 
 async def get_task(task_id: int) -> dict[str, Any]:
@@ -284,6 +281,7 @@ async def result_summary(task_id: int) -> dict[str, Any] | None:
     return None if row is None else dict(_json(row["summary"]))
 
 
+ERRORS_FROM = "FROM task_error e JOIN task t ON t.task_id = e.task_id"
 ERROR_COLUMNS = (
     "e.error_id, e.task_id, e.subtask_id, e.error_code, e.description, e.detail, "
     f"{db.iso_sql('e.error_time', 'error_time')}, e.additional_info"
@@ -308,25 +306,17 @@ def error_json(row: Any) -> dict[str, Any]:
 
 async def list_errors(filters: ErrorFilters, page: Page) -> list[dict[str, Any]]:
     where = filters.where()
-    n = len(where.args)
-    rows = await db.fetch(
-        f"SELECT {ERROR_COLUMNS} FROM task_error e JOIN task t ON t.task_id = e.task_id "
-        f"WHERE {where.sql()} ORDER BY e.error_id DESC LIMIT ${n + 1} OFFSET ${n + 2}",
-        *where.args,
-        page.page_size,
-        page.offset,
+    rows = await db.fetch_page(
+        f"SELECT {ERROR_COLUMNS} {ERRORS_FROM} WHERE {where.sql()} ORDER BY e.error_id DESC",
+        where.args,
+        page,
     )
     return [error_json(row) for row in rows]
 
 
 async def count_errors(filters: ErrorFilters) -> int:
     where = filters.where()
-    row = await db.fetchrow(
-        f"SELECT count(*) AS n FROM task_error e JOIN task t ON t.task_id = e.task_id "
-        f"WHERE {where.sql()}",
-        *where.args,
-    )
-    return int(row["n"]) if row else 0
+    return await db.count(f"{ERRORS_FROM} WHERE {where.sql()}", where.args)
 
 
 async def get_error(error_id: int) -> dict[str, Any]:
