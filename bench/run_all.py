@@ -1,37 +1,83 @@
 """Run every bench in order and print a summary table.
 
     DATABASE_URL=... python -m bench.run_all      (or: make bench)
+    BENCH_ONLY=gc python -m bench.run_all         (only the task-engine GC benches)
+    BENCH_ONLY=http python -m bench.run_all       (only the HTTP benches, 1-5)
+    BENCH_ONLY=extract python -m bench.run_all    (only the extraction overhead, 9)
+    BENCH_ONLY=gc_cancel,version python -m bench.run_all
 
+BENCH_ONLY takes a comma-separated list of groups (http, gc, extract) and module names.
 A bench that fails (a server that does not start, a wrong answer) is reported
 as an error in the table; the others still run.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 import traceback
 from collections.abc import Callable
+from types import ModuleType
 
-from bench import account_stats, accounts_page, basic_vs_cookie, memory, util, version
+from bench import (
+    account_stats,
+    accounts_page,
+    basic_vs_cookie,
+    extract_overhead,
+    gc_cancel,
+    gc_common,
+    gc_scaling,
+    gc_throughput,
+    memory,
+    util,
+    version,
+)
 
-BENCHES: list[tuple[str, Callable[[], util.Outcome]]] = [
-    ("1 accounts page", accounts_page.main),
-    ("2 /version", version.main),
-    ("3 Basic vs cookie", basic_vs_cookie.main),
-    ("4 1M-face account", account_stats.main),
-    ("5 idle memory", memory.main),
+Bench = Callable[[], util.Outcome | list[util.Outcome]]
+
+# (name in the table, group, module): a module's main() returns one outcome or several.
+BENCHES: list[tuple[str, str, ModuleType]] = [
+    ("1 accounts page", "http", accounts_page),
+    ("2 /version", "http", version),
+    ("3 Basic vs cookie", "http", basic_vs_cookie),
+    ("4 1M-face account", "http", account_stats),
+    ("5 idle memory", "http", memory),
+    ("6 GC throughput", "gc", gc_throughput),
+    ("7 GC cancel", "gc", gc_cancel),
+    ("8 GC, 2 workers", "gc", gc_scaling),
+    ("9 extraction overhead", "extract", extract_overhead),
 ]
+
+
+def selected() -> list[tuple[str, Bench]]:
+    """The benches BENCH_ONLY asks for (all of them when it is unset)."""
+    wanted = {word.strip() for word in os.environ.get("BENCH_ONLY", "").split(",") if word.strip()}
+    known = {group for _, group, _ in BENCHES} | {short(module) for _, _, module in BENCHES}
+    if wanted - known:
+        sys.exit(f"BENCH_ONLY: unknown {sorted(wanted - known)}; known: {sorted(known)}")
+    return [
+        (name, module.main)
+        for name, group, module in BENCHES
+        if not wanted or group in wanted or short(module) in wanted
+    ]
+
+
+def short(module: ModuleType) -> str:
+    return module.__name__.rsplit(".", 1)[-1]
+
 
 COLUMNS = ("bench", "figure", "baseline", "ratio", "target", "met")
 WIDTHS = (20, 20, 22, 7, 9, 5)
 
 
-def run(name: str, bench: Callable[[], util.Outcome]) -> util.Outcome:
+def run(name: str, bench: Bench) -> list[util.Outcome]:
     try:
-        return bench()
+        outcome = bench()
     except Exception as error:  # one broken bench must not hide the others' figures
         traceback.print_exc()
-        return util.Outcome(name, "error", "-", "-", "-", met=False, note=str(error)[:200])
+        return [util.Outcome(name, "error", "-", "-", "-", met=False, note=str(error)[:200])]
+    return outcome if isinstance(outcome, list) else [outcome]
 
 
 def row(cells: tuple[str, ...]) -> str:
@@ -53,19 +99,20 @@ def print_summary(outcomes: list[util.Outcome], elapsed: float) -> None:
         if outcome.note:
             print(f"note ({outcome.name}): {outcome.note}")
     print(f"load average at the end: {util.load_average()}")
-    met = sum(outcome.met for outcome in outcomes)
+    met_count = sum(outcome.met for outcome in outcomes)
     print(
-        f"\n{met}/{len(outcomes)} targets met; the whole run took {elapsed:.0f} s "
+        f"\n{met_count}/{len(outcomes)} targets met; the whole run took {elapsed:.0f} s "
         f"(wrk -t{util.WRK_THREADS} -c{util.WRK_CONNECTIONS}, {util.ROUNDS} rounds "
-        f"x {util.SECONDS} s per side)"
+        f"x {util.SECONDS} s per side; GC benches: {gc_common.ROUNDS} rounds of each side)"
     )
 
 
 def main() -> None:
     started = time.perf_counter()
+    benches = selected()
     print(f"database: {util.masked(util.database_url())}", flush=True)
     print(f"load average at start: {util.load_average()}", flush=True)
-    outcomes = [run(name, bench) for name, bench in BENCHES]
+    outcomes = [outcome for name, bench in benches for outcome in run(name, bench)]
     print_summary(outcomes, time.perf_counter() - started)
 
 

@@ -230,37 +230,59 @@ def baseline_command(app: str, port: int) -> list[str]:
 
 
 @contextlib.contextmanager
-def serve(name: str, command: Sequence[str], port: int, ready_path: str) -> Iterator[Server]:
-    """Run a server until the block ends; ready once `ready_path` answers at all."""
-    OUT.mkdir(parents=True, exist_ok=True)
-    log = OUT / f"{name}.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            list(command), cwd=ROOT, env=server_env(), stdout=sink, stderr=subprocess.STDOUT
-        )
+def serve(
+    name: str,
+    command: Sequence[str],
+    port: int,
+    ready_path: str,
+    env: dict[str, str] | None = None,
+) -> Iterator[Server]:
+    """Run a server until the block ends; ready once `ready_path` answers at all.
+
+    `env` adds to (or overrides) `server_env()`, e.g. WORKERS_IN_PROCESS=0.
+    """
+    process, log = spawn(name, command, env)
     server = Server(name, port, process, log)
     try:
         _wait_ready(server, ready_path)
         yield server
     finally:
-        _stop(process)
+        stop_process(process)
+
+
+def spawn(
+    name: str, command: Sequence[str], env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """Start a process of the service's environment, its output in bench/out/<name>.log."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    log = OUT / f"{name}.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            list(command),
+            cwd=ROOT,
+            env={**server_env(), **(env or {})},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    return process, log
 
 
 def _wait_ready(server: Server, path: str) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(f"{server.name} exited at start:\n{_tail(server.log)}")
+            raise RuntimeError(f"{server.name} exited at start:\n{tail(server.log)}")
         try:
             httpx.get(server.url(path), timeout=2.0, trust_env=False)
             return  # any status will do: it listens
         except httpx.TransportError:
             time.sleep(0.2)
-    raise RuntimeError(f"{server.name} not ready after {START_TIMEOUT:.0f} s:\n{_tail(server.log)}")
+    raise RuntimeError(f"{server.name} not ready after {START_TIMEOUT:.0f} s:\n{tail(server.log)}")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    # SIGINT is uvicorn's graceful stop: the lifespan closes the pools.
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    # SIGINT is uvicorn's graceful stop (the lifespan closes the pools), and
+    # `luna-admin worker`'s too (the batch in hand finishes first).
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
     try:
@@ -270,7 +292,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=5)
 
 
-def _tail(path: Path, chars: int = 3000) -> str:
+def tail(path: Path, chars: int = 3000) -> str:
     return path.read_text(errors="replace")[-chars:] if path.exists() else ""
 
 
