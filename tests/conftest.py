@@ -33,6 +33,8 @@ ADMIN_PASSWORD = "root"
 TEST_SECRET = "test-secret-key"
 
 TABLES = [
+    "schedule_fire",
+    "task_schedule",
     "notification_outbox",
     "task_result",
     "subtask_result_part",

@@ -22,6 +22,7 @@ def _tables() -> list:
         ListFace,
         Sample,
     )
+    from webapp.schedules.tables import ScheduleFire, TaskSchedule
     from webapp.tasks.tables import (
         NotificationOutbox,
         Subtask,
@@ -50,6 +51,8 @@ def _tables() -> list:
         SubtaskResultPart,
         TaskResult,
         NotificationOutbox,
+        TaskSchedule,
+        ScheduleFire,
     ]
 
 

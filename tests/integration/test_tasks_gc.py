@@ -318,3 +318,19 @@ async def test_gc_with_nothing_to_remove_finishes(client):
     assert (await client.get(f"/4/tasks/{task_id}/result", headers=ADMIN)).json()[
         "removed_count"
     ] == 0
+
+
+async def test_a_huge_result_lists_a_bounded_number_of_ids(client, monkeypatch):
+    from webapp.tasks import worker as worker_module
+
+    monkeypatch.setattr(worker_module, "MAX_RESULT_IDS", 10)
+    account = await make_account()
+    await make_faces(account, 30, versions=(56,))
+    task_id = await create_gc(
+        client, {"target": "face_descriptors", "filters": {"descriptor_version": 56}}
+    )
+    await run_until_idle(settings())
+    result = (await client.get(f"/4/tasks/{task_id}/result", headers=ADMIN)).json()
+    assert result["removed_count"] == 30
+    assert len(set(result["removed_ids"])) == 10
+    assert result["removed_ids_omitted"] == 20

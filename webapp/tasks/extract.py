@@ -91,7 +91,7 @@ class ExtractWork(Work):
     async def apply(self, conn: Any, batch: Any, computed: Any) -> Applied:
         results = iter(computed)
         applied = Applied(cursor=str(batch[-1]["face_id"]))
-        descriptors, attributes = [], []
+        descriptors, attributes, handled = [], [], []
         for row in batch:
             face_id = row["face_id"]
             if row["image"] is None:
@@ -109,7 +109,8 @@ class ExtractWork(Work):
                     (row["account_id"], face_id, json.dumps(extracted.basic_attributes))
                 )
             if not extracted.error:
-                applied.handled_ids.append(str(face_id))
+                handled.append(str(face_id))
+        applied.handled, applied.ids_json = len(handled), json.dumps(handled)
         if descriptors:
             await conn.executemany(
                 "INSERT INTO descriptor (face_id, descriptor_version, vector) VALUES ($1, $2, $3) "
@@ -125,13 +126,12 @@ class ExtractWork(Work):
             )
         return applied
 
-    def summary(self, handled: int, failed: int, ids: list[Any]) -> dict[str, Any]:
+    def summary(self, handled: int, failed: int) -> tuple[dict[str, Any], str | None]:
         result: dict[str, Any] = {
             "extraction_target": self.target,
             "extracted_count": handled,
             "failed_count": failed,
-            "face_ids": ids,
         }
         if self.target == "face_descriptor":
             result["descriptor_version"] = self.descriptor_version
-        return result
+        return result, "face_ids"

@@ -52,39 +52,49 @@ class GcWork(Work):
         return uuid_ranges(int(count), self.subtask_size)
 
     async def fetch(self, conn: Any, subtask: dict[str, Any], cursor: Any) -> Any | None:
+        """The batch is an id interval: (cursor, upper bound of the next n rows].
+
+        Only the bound crosses the wire; `apply` deletes the interval in one
+        range scan, and the ids it reports never enter Python.
+        """
         where = self.where()
         range_clause(where, self.id_column, subtask, cursor, self.id_cast)
-        reported = self.reported_column or self.id_column
-        rows = await conn.fetch(
-            f"SELECT {self.id_column} AS id, {reported} AS reported FROM {self.table} "
-            f"WHERE {where.sql()} ORDER BY {self.id_column} LIMIT {int(self.batch_size)}",
+        bound = await conn.fetchval(
+            f"SELECT id FROM (SELECT {self.id_column} AS id FROM {self.table} "
+            f"WHERE {where.sql()} ORDER BY {self.id_column} LIMIT {int(self.batch_size)}) s "
+            "ORDER BY id DESC LIMIT 1",
             *where.args,
         )
-        return rows or None
+        if bound is None:
+            return None
+        return {"subtask": subtask, "cursor": cursor, "bound": bound}
 
     async def apply(self, conn: Any, batch: Any, computed: Any) -> Applied:
-        ids = [row["id"] for row in batch]
+        # The filters are applied again: a row changed since `fetch` stays.
+        where = self.where()
+        range_clause(where, self.id_column, batch["subtask"], batch["cursor"], self.id_cast)
+        where.add(f"{self.id_column} <= {{}}::{self.id_cast}", batch["bound"])
+        reported = self.reported_column or self.id_column
         if self.dry_run:
-            gone = batch
+            rows = f"SELECT {reported} AS r FROM {self.table} WHERE {where.sql()}"
         else:
-            await self.before_delete(conn, ids)
-            # The filters are applied again: a row changed since `fetch` stays.
-            where = self.where()
-            where.add(f"{self.id_column} = ANY({{}}::{self.id_cast}[])", ids)
-            reported = self.reported_column or self.id_column
-            gone = await conn.fetch(
-                f"DELETE FROM {self.table} WHERE {where.sql()} "
-                f"RETURNING {self.id_column} AS id, {reported} AS reported",
-                *where.args,
-            )
+            await self.before_delete(conn, where)
+            rows = f"DELETE FROM {self.table} WHERE {where.sql()} RETURNING {reported} AS r"
+        flag = len(where.args) + 1
+        outcome = await conn.fetchrow(
+            f"WITH gone AS ({rows}) SELECT count(*) AS n, "
+            f"CASE WHEN ${flag}::bool THEN coalesce(jsonb_agg(r), '[]')::text END AS ids FROM gone",
+            *where.args,
+            self.stores_ids,
+        )
         return Applied(
-            cursor=_jsonable(ids[-1]), handled_ids=[_jsonable(r["reported"]) for r in gone]
+            cursor=_jsonable(batch["bound"]), handled=int(outcome["n"]), ids_json=outcome["ids"]
         )
 
-    async def before_delete(self, conn: Any, ids: list[Any]) -> None:
-        """Removals that must happen first (samples of events)."""
+    async def before_delete(self, conn: Any, where: Filters) -> None:
+        """Removals that must happen first (samples of events), given the batch's rows."""
 
-    def summary(self, handled: int, failed: int, ids: list[Any]) -> dict[str, Any]:
+    def summary(self, handled: int, failed: int) -> tuple[dict[str, Any], str | None]:
         result: dict[str, Any] = {
             "target": self.content["target"],
             "dry_run": self.dry_run,
@@ -92,9 +102,10 @@ class GcWork(Work):
         }
         if self.dry_run:
             result["would_remove_count"] = handled
-        if self.stores_ids:
-            result["would_remove_ids" if self.dry_run else "removed_ids"] = ids
-        return result
+        ids_key = (
+            ("would_remove_ids" if self.dry_run else "removed_ids") if self.stores_ids else None
+        )
+        return result, ids_key
 
 
 class FaceDescriptorsGc(GcWork):
@@ -145,9 +156,13 @@ class EventsGc(GcWork):
             where.add("handler_id = {}::uuid", f["handler_id"])
         return where
 
-    async def before_delete(self, conn: Any, ids: list[Any]) -> None:
+    async def before_delete(self, conn: Any, where: Filters) -> None:
         if self.content.get("remove_samples"):
-            await conn.execute("DELETE FROM sample WHERE event_id = ANY($1::uuid[])", ids)
+            await conn.execute(
+                f"DELETE FROM sample WHERE event_id IN (SELECT event_id FROM event "
+                f"WHERE {where.sql()})",
+                *where.args,
+            )
 
 
 class FaceAttributesGc(GcWork):

@@ -28,7 +28,9 @@ class Applied:
     """What one batch did."""
 
     cursor: Any
-    handled_ids: list[Any] = field(default_factory=list)
+    handled: int = 0
+    ids_json: str | None = None
+    """The handled ids as a JSON array (text: GC builds it in PostgreSQL), if kept."""
     errors: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     """(error kind name from the catalogue, its parameters), one per failed object."""
 
@@ -58,9 +60,10 @@ class Work(abc.ABC):
     async def apply(self, conn: Any, batch: Any, computed: Any) -> Applied:
         """Write the batch, in the transaction of the batch."""
 
-    def summary(self, handled: int, failed: int, ids: list[Any]) -> dict[str, Any]:
-        """The task result, from all subtasks' counts and (if stored) ids."""
-        return {"handled": handled, "failed": failed, "ids": ids}
+    @abc.abstractmethod
+    def summary(self, handled: int, failed: int) -> tuple[dict[str, Any], str | None]:
+        """The task result from all subtasks' counts, and the key under which the
+        handled ids are added to it (None: ids are not kept)."""
 
 
 def uuid_ranges(estimated: int, subtask_size: int) -> list[dict[str, Any]]:

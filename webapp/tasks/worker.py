@@ -95,7 +95,7 @@ class Worker:
 
     # ---------------------------------------------------------------- loop
 
-    async def run(self, stop: asyncio.Event, idle_seconds: float = 0.5) -> None:
+    async def run(self, stop: asyncio.Event, idle_seconds: float = 0.2) -> None:
         log.info("worker %s started", self.worker_id)
         while not stop.is_set():
             try:
@@ -170,7 +170,7 @@ class Worker:
         progress = {
             "cursor": applied.cursor,
             "batches": seq + 1,
-            "handled": int(progress.get("handled", 0)) + len(applied.handled_ids),
+            "handled": int(progress.get("handled", 0)) + applied.handled,
             "failed": int(progress.get("failed", 0)) + len(applied.errors),
         }
         await conn.execute(
@@ -178,14 +178,14 @@ class Worker:
             subtask_id,
             json.dumps(progress),
         )
-        if applied.handled_ids:
+        if applied.handled and work.stores_ids:
             await conn.execute(
                 "INSERT INTO subtask_result_part (subtask_id, seq, handled, ids) "
                 "VALUES ($1, $2, $3, $4::jsonb)",
                 subtask_id,
                 seq,
-                len(applied.handled_ids),
-                json.dumps(applied.handled_ids if work.stores_ids else []),
+                applied.handled,
+                applied.ids_json or "[]",
             )
         if applied.errors:
             await conn.executemany(
@@ -320,7 +320,7 @@ async def finish_task_if_complete(settings: Settings, task_id: int) -> None:
             return
         result_id = await _store_result(conn, settings, task)
         task = await conn.fetchrow(
-            "UPDATE task SET task_status = 5, result_id = $2, end_time = now(), "
+            "UPDATE task SET task_status = 5, result_id = $2, end_time = clock_timestamp(), "
             "last_update_time = now() WHERE task_id = $1 RETURNING *",
             task_id,
             result_id,
@@ -330,7 +330,13 @@ async def finish_task_if_complete(settings: Settings, task_id: int) -> None:
     log.info("task %s done", task_id)
 
 
+MAX_RESULT_IDS = 1_000_000
+"""Ids listed in one result; beyond this the result says how many it leaves out
+(a jsonb value is limited to 256 MiB, about 6.7 million uuids)."""
+
+
 async def _store_result(conn: Any, settings: Settings, task: Any) -> uuid.UUID | None:
+    """The result, assembled by PostgreSQL from the batches' parts (ids never load here)."""
     content = json.loads(task["content"])
     work = make_work(task["task_type"], content, settings)
     if task["task_type"] == TaskType.GC and not work.stores_ids:
@@ -341,21 +347,31 @@ async def _store_result(conn: Any, settings: Settings, task: Any) -> uuid.UUID |
         "FROM subtask WHERE task_id = $1",
         task["task_id"],
     )
-    ids_rows = await conn.fetch(
-        "SELECT p.ids FROM subtask_result_part p JOIN subtask s ON s.subtask_id = p.subtask_id "
-        "WHERE s.task_id = $1 ORDER BY p.subtask_id, p.seq",
-        task["task_id"],
-    )
-    ids = [item for row in ids_rows for item in json.loads(row["ids"])]
-    result = work.summary(int(totals["handled"]), int(totals["failed"]), ids)
+    handled = int(totals["handled"])
+    summary, ids_key = work.summary(handled, int(totals["failed"]))
+    if ids_key and handled > MAX_RESULT_IDS:
+        summary[f"{ids_key}_omitted"] = handled - MAX_RESULT_IDS
     ttl = (json.loads(task["result_storage_policy"]) or {}).get("ttl")
     result_id: uuid.UUID = await conn.fetchval(
-        "INSERT INTO task_result (task_id, content, expire_time) "
-        "VALUES ($1, $2::jsonb, CASE WHEN $3::int IS NULL THEN NULL "
-        "ELSE now() + make_interval(days => $3::int) END) RETURNING result_id",
+        """
+        INSERT INTO task_result (task_id, content, expire_time)
+        SELECT $1, $2::jsonb || CASE WHEN $3::text IS NULL THEN '{}'::jsonb ELSE
+            jsonb_build_object($3::text, coalesce((
+                SELECT jsonb_agg(x.v ORDER BY x.subtask_id, x.seq, x.i)
+                FROM (SELECT p.subtask_id, p.seq, e.v, e.i
+                      FROM subtask_result_part p
+                      JOIN subtask s ON s.subtask_id = p.subtask_id
+                      CROSS JOIN LATERAL jsonb_array_elements(p.ids) WITH ORDINALITY AS e(v, i)
+                      WHERE s.task_id = $1
+                      ORDER BY p.subtask_id, p.seq, e.i LIMIT $5) AS x), '[]'::jsonb)) END,
+            CASE WHEN $4::int IS NULL THEN NULL ELSE now() + make_interval(days => $4::int) END
+        RETURNING result_id
+        """,
         task["task_id"],
-        json.dumps(result),
+        json.dumps(summary),
+        ids_key,
         ttl,
+        MAX_RESULT_IDS,
     )
     return result_id
 

@@ -268,6 +268,14 @@ _KINDS = [
         "Only a task that is done (status 5) has a result.",
     ),
     ErrorKind(
+        28040,
+        "SCHEDULE_NOT_FOUND",
+        404,
+        "Object not found",
+        "Task schedule with id '{schedule_id}' not found",
+        "No task schedule has this id.",
+    ),
+    ErrorKind(
         29101,
         "SAMPLE_NOT_FOUND",
         404,

@@ -1,0 +1,1 @@
+"""Task schedules (routes 38-43): cron triggers with time zones, fired by one leader."""
