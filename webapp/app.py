@@ -28,6 +28,7 @@ from webapp.accounts.controller import AccountController, accounts_page
 from webapp.accounts.login_controller import LoginApiController, LoginPageController
 from webapp.logs import REQUEST_ID
 from webapp.platform.controller import ListController
+from webapp.schedules.controller import ScheduleController
 from webapp.search.controller import SearchController
 from webapp.settings import ROOT, Settings
 from webapp.tasks.background import BackgroundWork
@@ -229,6 +230,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ListController,
             SearchController,
             LoginApiController,
+            # Before TaskController: /tasks/schedules is not a task id.
+            ScheduleController,
             TaskController,
             ErrorController,
         ],
@@ -242,6 +245,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ListController,
             SearchController,
             LoginPageController,
+            # JSON only until the schedule pages exist; mounted so that
+            # /tasks/schedules is not read as a task id.
+            ScheduleController,
             TaskController,
         ],
         guards=[admin_guard],

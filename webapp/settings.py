@@ -138,6 +138,8 @@ class Settings:
     """Deliveries tried per notification before it is given up (and logged)."""
     notify_backoff_seconds: float = 2.0
     """First retry delay; it doubles each attempt, up to ten minutes."""
+    scheduler_enabled: bool = True
+    """Whether this process may lead the scheduler (one leader among all processes)."""
     var_dir: Path = field(default_factory=lambda: ROOT / "var")
     """Local state: the generated secret, the development database cluster."""
 
@@ -176,6 +178,7 @@ class Settings:
             telegram_api_url=(os.environ.get("TELEGRAM_API_URL") or "https://api.telegram.org"),
             notify_max_attempts=_int("NOTIFY_MAX_ATTEMPTS", 8, minimum=1),
             notify_backoff_seconds=_float("NOTIFY_BACKOFF_SECONDS", 2.0, minimum=0.0),
+            scheduler_enabled=_bool("SCHEDULER_ENABLED", True),
             var_dir=var_dir,
         )
 

@@ -15,6 +15,14 @@ def test_defaults(monkeypatch, tmp_path):
     assert not settings.secret_key_from_env and len(settings.secret_key) > 40
 
 
+def test_the_scheduler_is_on_by_default_and_can_be_turned_off(monkeypatch, tmp_path):
+    monkeypatch.setenv("LUNA_ADMIN_VAR_DIR", str(tmp_path))
+    monkeypatch.delenv("SCHEDULER_ENABLED", raising=False)
+    assert Settings.from_env().scheduler_enabled
+    monkeypatch.setenv("SCHEDULER_ENABLED", "0")
+    assert not Settings.from_env().scheduler_enabled
+
+
 def test_generated_secret_is_stable(tmp_path):
     assert load_or_create_secret(tmp_path) == load_or_create_secret(tmp_path)
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
@@ -29,6 +37,7 @@ def test_generated_secret_is_stable(tmp_path):
         ("LOG_LEVEL", "loud"),
         ("LUNA_ADMIN_ENV", "staging"),
         ("SESSION_LIFETIME", "5"),
+        ("SCHEDULER_ENABLED", "sometimes"),
     ],
 )
 def test_bad_values_are_refused_with_the_name(monkeypatch, tmp_path, name, value):

@@ -2,8 +2,8 @@
 
 `cron_timezone` is "utc", "local" (the zone of the server process) or, as an
 extension, any IANA zone name such as "Europe/Berlin". Fire times come from
-APScheduler 3.11's CronTrigger, with one correction for the autumn clock change
-(see `LocalCronTrigger`).
+APScheduler 3.11's CronTrigger, corrected around daylight-saving changes (see
+`LocalCronTrigger`).
 """
 
 from __future__ import annotations
@@ -19,40 +19,55 @@ from webapp.web.errors import LunaError
 
 MAX_CRON_LENGTH = 128
 MAX_ZONE_LENGTH = 64
+MAX_SHIFT = timedelta(hours=3)
+"""More than any daylight-saving jump (at most two hours anywhere)."""
 
 
 class LocalCronTrigger(CronTrigger):
-    """CronTrigger that fires a fixed-hour job once per local day across DST.
+    """CronTrigger that fires a fixed-hour job exactly once per local day across DST.
 
-    APScheduler 3.11 fires "30 2 * * *" in Europe/Berlin twice on the day the
-    clocks go back (02:30 CEST, then 02:30 CET an hour later). Like Vixie cron,
-    we skip the second occurrence of a repeated wall-clock time unless the hour
-    field is "*" (an hourly job should run every real hour). In spring a time
-    that does not exist (02:30 on the day clocks jump 02:00 -> 03:00) is fired
-    once, at the instant just after the jump, by CronTrigger itself.
+    APScheduler 3.11's own arithmetic gets both clock changes wrong for such jobs:
+    "30 2 * * *" in Europe/Berlin fires twice on the day the clocks go back
+    (02:30 CEST, then 02:30 CET), and "0 0 * * *" asked at 00:00:01 on the day
+    the clocks go forward skips the next midnight altogether. So the fields are
+    matched against the naive local wall clock (a twin trigger in UTC fed wall
+    times, which has no DST) and each wall time is placed in the zone once:
+    a repeated time (autumn) fires at its first occurrence, a time that does not
+    exist (spring, 02:30 when 02:00 jumps to 03:00) fires at the same distance
+    after the jump (03:30). Like Vixie cron, jobs whose hour field is "*" follow
+    real time instead (an hourly job runs every real hour), which CronTrigger
+    itself does right.
     """
 
     hour_wildcard: bool = False
+    wall_trigger: CronTrigger | None = None
 
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:
-        fire = super().get_next_fire_time(previous_fire_time, now)
-        while fire is not None and not self.hour_wildcard and _is_repeat(fire):
-            fire = super().get_next_fire_time(fire, fire + timedelta(seconds=1))
-        return fire
-
-
-def _is_repeat(moment: datetime) -> bool:
-    """Whether `moment` is the second occurrence of its wall-clock time (autumn)."""
-    zone = moment.tzinfo
-    assert zone is not None
-    wall = moment.replace(tzinfo=None)
-    first = wall.replace(tzinfo=zone, fold=0)
-    second = wall.replace(tzinfo=zone, fold=1)
-    if first.utcoffset() == second.utcoffset():
-        return False
-    return moment.astimezone(UTC) == second.astimezone(UTC)
+        if self.hour_wildcard or self.wall_trigger is None:
+            return super().get_next_fire_time(previous_fire_time, now)
+        zone = self.timezone
+        # The wall-to-instant mapping is not monotonic around a jump (02:30 that
+        # does not exist fires at 03:30, after 03:00): look from a little before
+        # `now` on the wall clock and take the earliest instant not before `now`.
+        now_wall = now.astimezone(zone).replace(tzinfo=None)
+        start = now_wall - MAX_SHIFT
+        best: datetime | None = None
+        best_wall = now_wall
+        while True:
+            found = self.wall_trigger.get_next_fire_time(None, start.replace(tzinfo=UTC))
+            if found is None:
+                return best
+            wall = found.replace(tzinfo=None)
+            if best is not None and wall > best_wall + MAX_SHIFT:
+                return best
+            # fold=0: a repeated wall time is its first occurrence; a missing one
+            # gets the offset from before the jump, which lands after it.
+            fire = wall.replace(tzinfo=zone, fold=0).astimezone(UTC).astimezone(zone)
+            if fire >= now and (best is None or fire < best):
+                best, best_wall = fire, wall
+            start = wall + timedelta(seconds=1)
 
 
 def bad_trigger(field: str, message: str) -> LunaError:
@@ -92,6 +107,7 @@ def cron_trigger(trigger: dict[str, Any]) -> LocalCronTrigger:
         raise bad_trigger("cron", f"'{expression}': {exc}") from None
     assert isinstance(built, LocalCronTrigger)
     built.hour_wildcard = fields[1] == "*"
+    built.wall_trigger = CronTrigger.from_crontab(expression, timezone=UTC)
     if built.get_next_fire_time(None, datetime.now(UTC)) is None:
         # Such as "0 0 31 2 *": valid fields, never a date.
         raise bad_trigger("cron", f"'{expression}' never fires")
@@ -109,16 +125,21 @@ def fire_times(
         if fire is None or (until is not None and fire >= until):
             return
         yield fire
-        previous, now = fire, fire + timedelta(microseconds=1)
+        previous, now = fire, _after(fire)
 
 
 def next_run_time(trigger: dict[str, Any], now: datetime | None = None) -> datetime | None:
     return cron_trigger(trigger).get_next_fire_time(None, now or datetime.now(UTC))
 
 
+def _after(moment: datetime) -> datetime:
+    """The next second after `moment`, as an instant (UTC arithmetic, fold-safe)."""
+    return moment.astimezone(UTC) + timedelta(seconds=1)
+
+
 def missed_fire(trigger: CronTrigger, baseline: datetime, now: datetime) -> datetime | None:
     """The first fire time after `baseline` (the last fire, or when the schedule was
     last written) if it is already past: there was downtime, and the leader runs one
     catch-up. None when nothing was missed."""
-    first = trigger.get_next_fire_time(None, baseline + timedelta(microseconds=1))
+    first = trigger.get_next_fire_time(None, _after(baseline))
     return first if first is not None and first <= now else None

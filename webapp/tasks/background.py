@@ -1,5 +1,6 @@
 """The background work of a process: task workers, housekeeping (the reaper and
-the result TTL) and the notification dispatcher.
+the result TTL), the notification dispatcher and the scheduler leader (or its
+standby, see webapp/schedules/leader.py).
 
 `luna-admin serve` runs WORKERS_IN_PROCESS workers beside the HTTP server;
 `luna-admin worker` runs only this. Any number of either may share a database.
@@ -33,6 +34,11 @@ class BackgroundWork:
             self.tasks.append(asyncio.create_task(Worker(self.settings).run(self.stop_event)))
         if workers or dispatch:
             self.tasks.append(asyncio.create_task(housekeeping(self.settings, self.stop_event)))
+        if self.settings.scheduler_enabled:
+            from webapp.schedules.leader import Leader
+
+            leader = Leader(self.settings)
+            self.tasks.append(asyncio.create_task(leader.run(self.stop_event)))
         if dispatch:
             self.sender = CallbackSender(self.settings)
             dispatcher = Dispatcher(self.sender, self.settings)

@@ -129,31 +129,40 @@ async def create_task(
     task_type: TaskType, body: dict[str, Any], work: Work, schedule_id: int | None = None
 ) -> int:
     """Plan the work into subtasks and store the task with them, pending."""
+    async with db.connection() as conn, conn.transaction():
+        task_id = await insert_task(conn, task_type, body, work, schedule_id)
+    log.info("task %s (type %s) created", task_id, int(task_type))
+    return task_id
+
+
+async def insert_task(
+    conn: Any, task_type: TaskType, body: dict[str, Any], work: Work, schedule_id: int | None
+) -> int:
+    """`create_task` inside the caller's transaction (a schedule's fire records
+    itself and creates its task atomically)."""
     content = body["content"]
     # keep_secrets against nothing: a masked secret copied from another task is refused.
     policy = keep_secrets(normalise(body.get("notification_policy") or {}), None)
     storage = body.get("result_storage_policy") or {"ttl": None}
     account_id = (content.get("filters") or {}).get("account_id")
-    async with db.connection() as conn, conn.transaction():
-        ranges = await work.plan(conn)
-        task_id = await conn.fetchval(
-            "INSERT INTO task (task_type, content, description, account_id, notification_policy,"
-            " result_storage_policy, schedule_id, count_task_parts_all)"
-            " VALUES ($1, $2::jsonb, $3, $4::uuid, $5::jsonb, $6::jsonb, $7, $8) RETURNING task_id",
-            int(task_type),
-            json.dumps(content),
-            body.get("description", ""),
-            account_id,
-            json.dumps(policy),
-            json.dumps(storage),
-            schedule_id,
-            len(ranges),
-        )
-        await conn.executemany(
-            "INSERT INTO subtask (task_id, content) VALUES ($1, $2::jsonb)",
-            [(task_id, json.dumps(part)) for part in ranges],
-        )
-    log.info("task %s (type %s) created with %d subtask(s)", task_id, int(task_type), len(ranges))
+    ranges = await work.plan(conn)
+    task_id = await conn.fetchval(
+        "INSERT INTO task (task_type, content, description, account_id, notification_policy,"
+        " result_storage_policy, schedule_id, count_task_parts_all)"
+        " VALUES ($1, $2::jsonb, $3, $4::uuid, $5::jsonb, $6::jsonb, $7, $8) RETURNING task_id",
+        int(task_type),
+        json.dumps(content),
+        body.get("description", ""),
+        account_id,
+        json.dumps(policy),
+        json.dumps(storage),
+        schedule_id,
+        len(ranges),
+    )
+    await conn.executemany(
+        "INSERT INTO subtask (task_id, content) VALUES ($1, $2::jsonb)",
+        [(task_id, json.dumps(part)) for part in ranges],
+    )
     return int(task_id)
 
 

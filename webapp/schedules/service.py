@@ -1,0 +1,412 @@
+"""Schedules: validation of their bodies, storage, and `fire`, the one place a
+scheduled task is created. Nothing here knows HTTP.
+
+Every change is followed, in the same transaction, by NOTIFY on CHANNEL, so the
+leader (whichever process it is in) resyncs that schedule within a second of
+the commit, and never before it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from webapp import db
+from webapp.notify.policy import keep_secrets, mask, normalise
+from webapp.schedules.triggers import cron_trigger
+from webapp.settings import Settings
+from webapp.tasks import service as tasks
+from webapp.tasks.schemas import additional_extract_schema, gc_schema
+from webapp.tasks.states import TaskType
+from webapp.web.body import check_body
+from webapp.web.errors import LunaError
+from webapp.web.params import Page
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "luna_admin_schedules"
+"""LISTEN/NOTIFY channel; the payload is the schedule id that changed."""
+
+SCHEDULABLE = {
+    int(TaskType.GC): gc_schema,
+    int(TaskType.ADDITIONAL_EXTRACT): additional_extract_schema,
+}
+
+UNFINISHED = (0, 1, 4)
+"""Task statuses that block the next fire (pending, in progress, collecting results)."""
+
+SCHEDULE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "task": {
+            "type": "object",
+            "properties": {"task_type": {"enum": sorted(SCHEDULABLE)}},
+            "required": ["task_type"],
+        },
+        "trigger": {
+            "type": "object",
+            "properties": {
+                "cron": {"type": "string", "minLength": 1, "maxLength": 128},
+                "cron_timezone": {"type": "string", "minLength": 1, "maxLength": 64},
+            },
+            "required": ["cron"],
+            "additionalProperties": False,
+        },
+        "behaviour": {
+            "type": "object",
+            "properties": {
+                "start_immediately": {"type": "boolean"},
+                "create_stopped": {"type": "boolean"},
+            },
+            "additionalProperties": False,
+        },
+    },
+    "required": ["task", "trigger"],
+    "additionalProperties": False,
+}
+
+
+@dataclass(frozen=True)
+class ScheduleBody:
+    task_type: int
+    task: dict[str, Any]
+    trigger: dict[str, Any]
+    start_immediately: bool
+    create_stopped: bool
+
+
+def parse_body(
+    body: Any, settings: Settings, previous_task: dict[str, Any] | None = None
+) -> ScheduleBody:
+    """Check a posted schedule completely (its task exactly as the task routes
+    check theirs); LunaError before anything is stored.
+
+    A masked notification secret (`********`, as GET shows it) keeps the one
+    stored in `previous_task` (PUT), and is refused when there is none: storing
+    the mask would make every fire fail later, silently."""
+    check_body(body, SCHEDULE_SCHEMA)
+    task = dict(body["task"])
+    task_type = int(task.pop("task_type"))
+    try:
+        check_body(task, SCHEDULABLE[task_type]())
+    except LunaError as error:
+        if error.kind.name != "JSON_VALIDATION":
+            raise
+        path = f"task.{error.params['path']}".rstrip(".")
+        raise LunaError("JSON_VALIDATION", path=path, message=error.params["message"]) from None
+    if "notification_policy" in task:
+        previous = (previous_task or {}).get("notification_policy")
+        try:
+            task["notification_policy"] = keep_secrets(
+                normalise(task["notification_policy"]), previous
+            )
+        except LunaError as error:
+            if error.kind.name != "JSON_VALIDATION":
+                raise
+            path = f"task.notification_policy.{error.params['path']}"
+            raise LunaError("JSON_VALIDATION", path=path, message=error.params["message"]) from None
+    _check_work(task_type, task["content"], settings)
+    trigger = {
+        "cron": " ".join(body["trigger"]["cron"].split()),
+        "cron_timezone": body["trigger"].get("cron_timezone") or "utc",
+    }
+    cron_trigger(trigger)
+    behaviour = body.get("behaviour") or {}
+    return ScheduleBody(
+        task_type=task_type,
+        task={"task_type": task_type, **task},
+        trigger=trigger,
+        start_immediately=bool(behaviour.get("start_immediately", False)),
+        create_stopped=bool(behaviour.get("create_stopped", False)),
+    )
+
+
+def _check_work(task_type: int, content: dict[str, Any], settings: Settings) -> Any:
+    from webapp.tasks.controller import _check_backend
+    from webapp.tasks.worker import make_work
+
+    work = make_work(task_type, content, settings)
+    if task_type == TaskType.ADDITIONAL_EXTRACT:
+        _check_backend(work, content)
+    return work
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+COLUMNS = (
+    "s.schedule_id, s.task, s.trigger, s.status, "
+    f"{db.iso_sql('s.next_run_time', 'next_run_time')}, "
+    f"{db.iso_sql('s.create_time', 'create_time')}, "
+    f"{db.iso_sql('s.last_update_time', 'last_update_time')}, "
+    "ARRAY(SELECT t.task_id FROM task t WHERE t.schedule_id = s.schedule_id "
+    "ORDER BY t.task_id) AS task_ids"
+)
+
+
+def schedule_json(row: Any) -> dict[str, Any]:
+    task = _json(row["task"])
+    if "notification_policy" in task:
+        task["notification_policy"] = mask(task["notification_policy"])
+    return {
+        "schedule_id": row["schedule_id"],
+        "task_ids": list(row["task_ids"]),
+        "task": task,
+        "trigger": _json(row["trigger"]),
+        "status": row["status"],
+        "next_run_time": row["next_run_time"],
+        "create_time": row["create_time"],
+        "last_update_time": row["last_update_time"],
+    }
+
+
+def _next_run(trigger: dict[str, Any], status: str) -> datetime | None:
+    if status != "running":
+        return None
+    return cron_trigger(trigger).get_next_fire_time(None, datetime.now(UTC))
+
+
+async def _notify(conn: Any, schedule_id: int) -> None:
+    await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(schedule_id))
+
+
+async def create_schedule(parsed: ScheduleBody, settings: Settings) -> int:
+    status = "paused" if parsed.create_stopped else "running"
+    async with db.connection() as conn, conn.transaction():
+        schedule_id = await conn.fetchval(
+            "INSERT INTO task_schedule (task_type, task, trigger, status, next_run_time) "
+            "VALUES ($1, $2::jsonb, $3::jsonb, $4, $5) RETURNING schedule_id",
+            parsed.task_type,
+            json.dumps(parsed.task),
+            json.dumps(parsed.trigger),
+            status,
+            _next_run(parsed.trigger, status),
+        )
+        await _notify(conn, schedule_id)
+    log.info("schedule %s created (%s)", schedule_id, status)
+    if parsed.start_immediately:
+        await fire(int(schedule_id), datetime.now(UTC), settings, even_paused=True)
+    return int(schedule_id)
+
+
+@dataclass
+class ScheduleFilters:
+    task_type: int | None = None
+    create_time_gte: datetime | None = None
+    create_time_lt: datetime | None = None
+
+
+async def list_schedules(filters: ScheduleFilters, page: Page) -> list[dict[str, Any]]:
+    where, args = ["TRUE"], []
+    for sql, value in (
+        ("s.task_type = {}", filters.task_type),
+        ("s.create_time >= {}", filters.create_time_gte),
+        ("s.create_time < {}", filters.create_time_lt),
+    ):
+        if value is not None:
+            args.append(value)
+            where.append(sql.format(f"${len(args)}"))
+    rows = await db.fetch_page(
+        f"SELECT {COLUMNS} FROM task_schedule s WHERE {' AND '.join(where)} "
+        "ORDER BY s.create_time DESC, s.schedule_id DESC",
+        args,
+        page,
+    )
+    return [schedule_json(row) for row in rows]
+
+
+async def get_schedule(schedule_id: int) -> dict[str, Any]:
+    row = await db.fetchrow(
+        f"SELECT {COLUMNS} FROM task_schedule s WHERE s.schedule_id = $1", schedule_id
+    )
+    if row is None:
+        raise LunaError("SCHEDULE_NOT_FOUND", schedule_id=schedule_id)
+    return schedule_json(row)
+
+
+async def stored_task(schedule_id: int) -> dict[str, Any]:
+    """The schedule's task as stored (secrets unmasked); 404 28040 if none."""
+    row = await db.fetchrow("SELECT task FROM task_schedule WHERE schedule_id = $1", schedule_id)
+    if row is None:
+        raise LunaError("SCHEDULE_NOT_FOUND", schedule_id=schedule_id)
+    return dict(_json(row["task"]))
+
+
+async def replace_schedule(schedule_id: int, parsed: ScheduleBody, settings: Settings) -> None:
+    """Replace task and trigger; cancel the schedule's unfinished task; behaviour
+    applies as on creation (create_stopped pauses, start_immediately fires now)."""
+    status = "paused" if parsed.create_stopped else "running"
+    async with db.connection() as conn, conn.transaction():
+        found = await conn.fetchval(
+            "UPDATE task_schedule SET task_type = $2, task = $3::jsonb, trigger = $4::jsonb, "
+            "status = $5, next_run_time = $6, last_update_time = now() "
+            "WHERE schedule_id = $1 RETURNING schedule_id",
+            schedule_id,
+            parsed.task_type,
+            json.dumps(parsed.task),
+            json.dumps(parsed.trigger),
+            status,
+            _next_run(parsed.trigger, status),
+        )
+        if found is None:
+            raise LunaError("SCHEDULE_NOT_FOUND", schedule_id=schedule_id)
+        await _notify(conn, schedule_id)
+        running = await conn.fetch(
+            "SELECT task_id FROM task WHERE schedule_id = $1 AND task_status = ANY($2::smallint[])",
+            schedule_id,
+            list(UNFINISHED),
+        )
+    for row in running:
+        try:
+            await tasks.cancel_task(row["task_id"])
+        except LunaError as error:  # it ended meanwhile
+            if error.kind.name != "TASK_NOT_CANCELLABLE":
+                raise
+    log.info("schedule %s replaced; %d running task(s) cancelled", schedule_id, len(running))
+    if parsed.start_immediately:
+        await fire(schedule_id, datetime.now(UTC), settings, even_paused=True)
+
+
+async def set_status(schedule_id: int, status: str) -> None:
+    """pause / start. Starting again does not catch up what the pause skipped:
+    last_update_time is the new baseline of the leader's catch-up rule."""
+    async with db.connection() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT trigger, status FROM task_schedule WHERE schedule_id = $1 FOR UPDATE",
+            schedule_id,
+        )
+        if row is None:
+            raise LunaError("SCHEDULE_NOT_FOUND", schedule_id=schedule_id)
+        if row["status"] == status:
+            return
+        await conn.execute(
+            "UPDATE task_schedule SET status = $2, next_run_time = $3, last_update_time = now() "
+            "WHERE schedule_id = $1",
+            schedule_id,
+            status,
+            _next_run(_json(row["trigger"]), status),
+        )
+        await _notify(conn, schedule_id)
+    log.info("schedule %s %s", schedule_id, "paused" if status == "paused" else "started")
+
+
+async def delete_schedule(schedule_id: int) -> None:
+    """Delete a schedule; its tasks stay, their schedule_id kept."""
+    async with db.connection() as conn, conn.transaction():
+        found = await conn.fetchval(
+            "DELETE FROM task_schedule WHERE schedule_id = $1 RETURNING schedule_id", schedule_id
+        )
+        if found is None:
+            raise LunaError("SCHEDULE_NOT_FOUND", schedule_id=schedule_id)
+        await _notify(conn, schedule_id)
+    log.info("schedule %s deleted", schedule_id)
+
+
+@dataclass(frozen=True)
+class Fire:
+    outcome: str
+    """created, skipped, or duplicate (this fire time was already recorded)."""
+    task_id: int | None = None
+    reason: str | None = None
+
+
+async def fire(
+    schedule_id: int, fire_time: datetime, settings: Settings, even_paused: bool = False
+) -> Fire | None:
+    """One fire of a schedule: record it, then create its task or record the skip.
+
+    The INSERT under UNIQUE (schedule_id, fire_time) decides: a second process
+    firing the same time waits for the first's transaction and then inserts
+    nothing, so a fire creates at most one task. The record and the task
+    commit together. None when the schedule is gone (or paused, unless
+    `even_paused`: start_immediately on a schedule created stopped).
+    """
+    async with db.connection() as conn, conn.transaction():
+        schedule = await conn.fetchrow(
+            "SELECT task_type, task, trigger, status FROM task_schedule "
+            "WHERE schedule_id = $1 FOR UPDATE",
+            schedule_id,
+        )
+        if schedule is None or (schedule["status"] != "running" and not even_paused):
+            return None
+        recorded = await conn.fetchval(
+            "INSERT INTO schedule_fire (schedule_id, fire_time, outcome) "
+            "VALUES ($1, $2, 'created') ON CONFLICT (schedule_id, fire_time) DO NOTHING "
+            "RETURNING fire_id",
+            schedule_id,
+            fire_time,
+        )
+        if recorded is None:
+            return Fire("duplicate")
+        if schedule["status"] == "running":
+            trigger = cron_trigger(_json(schedule["trigger"]))
+            await conn.execute(
+                "UPDATE task_schedule SET next_run_time = $2 WHERE schedule_id = $1",
+                schedule_id,
+                trigger.get_next_fire_time(None, datetime.now(UTC)),
+            )
+        previous = await conn.fetchrow(
+            "SELECT task_id, task_status FROM task WHERE schedule_id = $1 "
+            "ORDER BY task_id DESC LIMIT 1",
+            schedule_id,
+        )
+        result: Fire
+        if previous is not None and previous["task_status"] in UNFINISHED:
+            result = Fire(
+                "skipped",
+                reason=f"the previous task {previous['task_id']} has not finished "
+                f"(status {previous['task_status']})",
+            )
+        else:
+            body = _json(schedule["task"])
+            try:
+                # A savepoint: a task that cannot be planned now (its backend
+                # went away) is a recorded skip, not a lost fire.
+                async with conn.transaction():
+                    work = _check_work(schedule["task_type"], body["content"], settings)
+                    task_id = await tasks.insert_task(
+                        conn, TaskType(schedule["task_type"]), body, work, schedule_id
+                    )
+                result = Fire("created", task_id=task_id)
+            except LunaError as error:
+                result = Fire("skipped", reason=error.detail)
+        await conn.execute(
+            "UPDATE schedule_fire SET outcome = $2, task_id = $3, reason = $4 WHERE fire_id = $1",
+            recorded,
+            result.outcome,
+            result.task_id,
+            result.reason,
+        )
+    log.info(
+        "schedule %s fired for %s: %s%s",
+        schedule_id,
+        fire_time.isoformat(),
+        result.outcome,
+        f" (task {result.task_id})" if result.task_id else f" ({result.reason})",
+    )
+    return result
+
+
+async def running_schedules(ids: list[int] | None = None) -> list[dict[str, Any]]:
+    """What the leader schedules: running schedules with their trigger and the
+    baseline of the catch-up rule (the last fire, or the last change if later)."""
+    rows = await db.fetch(
+        "SELECT s.schedule_id, s.trigger, greatest(s.last_update_time, "
+        "(SELECT max(f.fire_time) FROM schedule_fire f WHERE f.schedule_id = s.schedule_id)) "
+        "AS baseline, s.last_update_time FROM task_schedule s WHERE s.status = 'running' "
+        "AND ($1::bigint[] IS NULL OR s.schedule_id = ANY($1::bigint[]))",
+        ids,
+    )
+    return [
+        {
+            "schedule_id": row["schedule_id"],
+            "trigger": _json(row["trigger"]),
+            "baseline": row["baseline"],
+            "last_update_time": row["last_update_time"],
+        }
+        for row in rows
+    ]
