@@ -73,11 +73,12 @@ CREATE INDEX task_error_task_idx ON task_error (task_id, error_time);
 CREATE INDEX task_error_time_idx ON task_error (error_time);
 
 -- What each batch handled (removed or extracted ids), appended as it commits.
+-- Every id a result lists is a uuid; an array of them is compact and cheap.
 CREATE TABLE subtask_result_part (
     subtask_id bigint NOT NULL REFERENCES subtask (subtask_id) ON DELETE CASCADE,
     seq integer NOT NULL,
     handled integer NOT NULL,
-    ids jsonb NOT NULL DEFAULT '[]',
+    ids uuid[] NOT NULL DEFAULT '{}',
     PRIMARY KEY (subtask_id, seq)
 );
 

@@ -13,7 +13,7 @@ import asyncio
 import json
 from typing import Any
 
-from webapp.tasks.work import Applied, Filters, Work, range_clause, uuid_ranges
+from webapp.tasks.work import Applied, Filters, ResultPart, Work, range_clause, uuid_ranges
 
 
 class ExtractWork(Work):
@@ -88,7 +88,7 @@ class ExtractWork(Work):
         # CPU-bound: off the event loop, so heartbeats and requests go on.
         return await asyncio.to_thread(self.backend.extract, images, self.target)
 
-    async def apply(self, conn: Any, batch: Any, computed: Any) -> Applied:
+    async def apply(self, conn: Any, batch: Any, computed: Any, part: ResultPart) -> Applied:
         results = iter(computed)
         applied = Applied(cursor=str(batch[-1]["face_id"]))
         descriptors, attributes, handled = [], [], []
@@ -110,7 +110,7 @@ class ExtractWork(Work):
                 )
             if not extracted.error:
                 handled.append(str(face_id))
-        applied.handled, applied.ids_json = len(handled), json.dumps(handled)
+        applied.handled, applied.ids = len(handled), handled
         if descriptors:
             await conn.executemany(
                 "INSERT INTO descriptor (face_id, descriptor_version, vector) VALUES ($1, $2, $3) "

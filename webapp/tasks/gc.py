@@ -13,6 +13,7 @@ from typing import Any
 from webapp.tasks.work import (
     Applied,
     Filters,
+    ResultPart,
     Work,
     int_ranges,
     range_clause,
@@ -69,7 +70,7 @@ class GcWork(Work):
             return None
         return {"subtask": subtask, "cursor": cursor, "bound": bound}
 
-    async def apply(self, conn: Any, batch: Any, computed: Any) -> Applied:
+    async def apply(self, conn: Any, batch: Any, computed: Any, part: ResultPart) -> Applied:
         # The filters are applied again: a row changed since `fetch` stays.
         where = self.where()
         range_clause(where, self.id_column, batch["subtask"], batch["cursor"], self.id_cast)
@@ -80,16 +81,21 @@ class GcWork(Work):
         else:
             await self.before_delete(conn, where)
             rows = f"DELETE FROM {self.table} WHERE {where.sql()} RETURNING {reported} AS r"
-        flag = len(where.args) + 1
-        outcome = await conn.fetchrow(
-            f"WITH gone AS ({rows}) SELECT count(*) AS n, "
-            f"CASE WHEN ${flag}::bool THEN coalesce(jsonb_agg(r), '[]')::text END AS ids FROM gone",
+        n = len(where.args)
+        # One statement: the rows go, and (when kept) their ids are written as the
+        # batch's result part without ever reaching Python.
+        handled = await conn.fetchval(
+            f"WITH gone AS ({rows}), part AS ("
+            "INSERT INTO subtask_result_part (subtask_id, seq, handled, ids) "
+            f"SELECT ${n + 1}, ${n + 2}, count(*), array_agg(r) FROM gone "
+            f"HAVING ${n + 3}::bool AND count(*) > 0) "
+            "SELECT count(*) FROM gone",
             *where.args,
+            part.subtask_id,
+            part.seq,
             self.stores_ids,
         )
-        return Applied(
-            cursor=_jsonable(batch["bound"]), handled=int(outcome["n"]), ids_json=outcome["ids"]
-        )
+        return Applied(cursor=_jsonable(batch["bound"]), handled=int(handled))
 
     async def before_delete(self, conn: Any, where: Filters) -> None:
         """Removals that must happen first (samples of events), given the batch's rows."""

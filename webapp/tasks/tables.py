@@ -4,6 +4,7 @@ piccolo_migrations/luna_admin_2026_11_28t0002_tasks.py; these mirror it."""
 from piccolo.columns import (
     JSONB,
     UUID,
+    Array,
     BigInt,
     BigSerial,
     Boolean,
@@ -66,7 +67,7 @@ class SubtaskResultPart(Table, tablename="subtask_result_part"):
     subtask_id = ForeignKey(references=Subtask, null=False, on_delete=OnDelete.cascade)
     seq = Integer()
     handled = Integer()
-    ids = JSONB()
+    ids = Array(base_column=UUID())
 
 
 class TaskResult(Table, tablename="task_result"):

@@ -29,9 +29,17 @@ class Applied:
 
     cursor: Any
     handled: int = 0
-    ids_json: str | None = None
-    """The handled ids as a JSON array (text: GC builds it in PostgreSQL), if kept."""
+    ids: list[str] | None = None
+    """The handled ids for the result, when `apply` did not store them itself."""
     errors: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ResultPart:
+    """Where a batch's handled ids go: subtask_result_part (subtask_id, seq)."""
+
+    subtask_id: int
+    seq: int
     """(error kind name from the catalogue, its parameters), one per failed object."""
 
 
@@ -57,7 +65,7 @@ class Work(abc.ABC):
         return None
 
     @abc.abstractmethod
-    async def apply(self, conn: Any, batch: Any, computed: Any) -> Applied:
+    async def apply(self, conn: Any, batch: Any, computed: Any, part: ResultPart) -> Applied:
         """Write the batch, in the transaction of the batch."""
 
     @abc.abstractmethod

@@ -29,7 +29,7 @@ from webapp import db
 from webapp.notify import outbox
 from webapp.settings import Settings
 from webapp.tasks.states import Status, TaskType
-from webapp.tasks.work import Applied, Work
+from webapp.tasks.work import Applied, ResultPart, Work
 from webapp.web.errors import BY_NAME, LunaError
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,8 @@ class Worker:
             computed = await work.compute(batch)
             async with db.connection() as conn, conn.transaction():
                 await self._check_ownership(conn, subtask_id)
-                applied = await work.apply(conn, batch, computed)
+                part = ResultPart(subtask_id, int(progress.get("batches", 0)))
+                applied = await work.apply(conn, batch, computed, part)
                 progress = await self._record_batch(conn, work, subtask_id, progress, applied)
             cursor = applied.cursor
 
@@ -178,14 +179,14 @@ class Worker:
             subtask_id,
             json.dumps(progress),
         )
-        if applied.handled and work.stores_ids:
+        if applied.ids and work.stores_ids:
             await conn.execute(
                 "INSERT INTO subtask_result_part (subtask_id, seq, handled, ids) "
-                "VALUES ($1, $2, $3, $4::jsonb)",
+                "VALUES ($1, $2, $3, $4::uuid[])",
                 subtask_id,
                 seq,
                 applied.handled,
-                applied.ids_json or "[]",
+                applied.ids,
             )
         if applied.errors:
             await conn.executemany(
@@ -361,7 +362,7 @@ async def _store_result(conn: Any, settings: Settings, task: Any) -> uuid.UUID |
                 FROM (SELECT p.subtask_id, p.seq, e.v, e.i
                       FROM subtask_result_part p
                       JOIN subtask s ON s.subtask_id = p.subtask_id
-                      CROSS JOIN LATERAL jsonb_array_elements(p.ids) WITH ORDINALITY AS e(v, i)
+                      CROSS JOIN LATERAL unnest(p.ids) WITH ORDINALITY AS e(v, i)
                       WHERE s.task_id = $1
                       ORDER BY p.subtask_id, p.seq, e.i LIMIT $5) AS x), '[]'::jsonb)) END,
             CASE WHEN $4::int IS NULL THEN NULL ELSE now() + make_interval(days => $4::int) END
