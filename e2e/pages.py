@@ -6,7 +6,9 @@ markup changes, only this file follows.
 
 from __future__ import annotations
 
+import os
 import uuid
+from pathlib import Path
 
 from playwright.sync_api import Dialog, Locator, Page
 
@@ -247,3 +249,18 @@ class PolicyPage(AppPage):
     def save(self, text: str) -> None:
         self.text.fill(text)
         self.save_button.click()
+
+
+SCREENSHOTS = os.environ.get("E2E_SCREENSHOTS")
+"""Set to a folder to keep screenshots of the layout tests (to look at them)."""
+
+
+def overflow(page: Page) -> int:
+    """How many pixels the page is wider than the window (0 when it fits)."""
+    return int(page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
+
+
+def shot(page: Page, name: str) -> None:
+    if SCREENSHOTS:
+        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=f"{SCREENSHOTS}/{name}.png", full_page=True)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import APIRequestContext, BrowserContext, Page, expect
+from playwright.sync_api import APIRequestContext, BrowserContext, expect
 
-from e2e.pages import AccountPage, AccountsPage, LoginPage, unique_login
+from e2e.pages import AccountPage, AccountsPage, LoginPage, overflow, shot, unique_login
 
-SCREENSHOTS = os.environ.get("E2E_SCREENSHOTS")
 """A folder to save full-page screenshots of each checked page into, for a look by eye."""
 
 LONG_DESCRIPTION = (
@@ -32,17 +29,6 @@ def create_account(api: APIRequestContext, login: str, description: str = "") ->
     )
     assert answer.status == 201, answer.text()
     return str(answer.json()["account_id"])
-
-
-def overflow(page: Page) -> int:
-    """How many pixels the page is wider than the window (0 when it fits)."""
-    return int(page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
-
-
-def shot(page: Page, name: str) -> None:
-    if SCREENSHOTS:
-        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=f"{SCREENSHOTS}/{name}.png", full_page=True)
 
 
 @pytest.mark.parametrize(("width", "height"), [(390, 844), (1280, 800)])

@@ -9,7 +9,6 @@ the task starts and waits at its first delete until the test lets go.
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections.abc import Callable
@@ -27,9 +26,8 @@ from playwright.sync_api import (
 )
 
 from e2e.conftest import Database
-from e2e.pages import PolicyPage, TaskPage, TasksPage, unique_login
+from e2e.pages import PolicyPage, TaskPage, TasksPage, overflow, shot, unique_login
 
-SCREENSHOTS = os.environ.get("E2E_SCREENSHOTS")
 RUNNING = re.compile(r"^(pending|in_progress)$")
 ENDS_WITHIN_MS = 15_000
 """How long a task of a few thousand rows may take to end once unblocked."""
@@ -369,16 +367,6 @@ def test_the_policy_editor_rejects_bad_json_and_keeps_masked_secrets(
         database.value("SELECT notification_policy::text FROM task WHERE task_id = $1", task_id)
     )
     assert stored["task_callbacks"][0]["authorization"]["password"] == "s3cret-e2e"
-
-
-def overflow(page: Page) -> int:
-    return int(page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
-
-
-def shot(page: Page, name: str) -> None:
-    if SCREENSHOTS:
-        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=f"{SCREENSHOTS}/{name}.png", full_page=True)
 
 
 @pytest.mark.parametrize(("width", "height"), [(390, 844), (1280, 800)])

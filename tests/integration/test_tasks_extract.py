@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from tests.conftest import ADMIN
 from tests.integration.tasks_helpers import make_account, make_faces, run_until_idle, settings, task
@@ -15,6 +16,13 @@ from webapp.platform.seed import tiny_png
 def grey_png() -> bytes:
     """A valid image with no face in it (noise)."""
     return tiny_png(1, size=64)
+
+
+async def extract(client, content: dict) -> Any:  # type: ignore[no-untyped-def]
+    """POST an additional extraction task with this content."""
+    return await client.post(
+        "/4/tasks/additional_extract", headers=ADMIN, json={"content": content}
+    )
 
 
 async def add_sample(account, face_id: str, image: bytes) -> None:  # type: ignore[no-untyped-def]
@@ -46,14 +54,11 @@ async def test_extraction_fills_what_faces_lack_and_reports_what_it_cannot(clien
         version,
     )
 
-    response = await client.post(
-        "/4/tasks/additional_extract",
-        headers=ADMIN,
-        json={
-            "content": {
-                "filters": {"objects_type": "faces", "account_id": str(account)},
-                "extraction_target": "face_descriptor",
-            }
+    response = await extract(
+        client,
+        {
+            "filters": {"objects_type": "faces", "account_id": str(account)},
+            "extraction_target": "face_descriptor",
         },
     )
     assert response.status_code == 201, response.text
@@ -94,15 +99,12 @@ async def test_missing_false_recomputes_existing_descriptors(client):
         face,
         version,
     )
-    response = await client.post(
-        "/4/tasks/additional_extract",
-        headers=ADMIN,
-        json={
-            "content": {
-                "filters": {"objects_type": "faces"},
-                "extraction_target": "face_descriptor",
-                "options": {"missing": False},
-            }
+    response = await extract(
+        client,
+        {
+            "filters": {"objects_type": "faces"},
+            "extraction_target": "face_descriptor",
+            "options": {"missing": False},
         },
     )
     assert response.status_code == 201
@@ -113,15 +115,12 @@ async def test_missing_false_recomputes_existing_descriptors(client):
 
 async def test_a_version_the_backend_does_not_write_is_refused(client):
     version = get_backend().descriptor_version
-    response = await client.post(
-        "/4/tasks/additional_extract",
-        headers=ADMIN,
-        json={
-            "content": {
-                "filters": {"objects_type": "faces"},
-                "extraction_target": "face_descriptor",
-                "options": {"descriptor_version": version + 1},
-            }
+    response = await extract(
+        client,
+        {
+            "filters": {"objects_type": "faces"},
+            "extraction_target": "face_descriptor",
+            "options": {"descriptor_version": version + 1},
         },
     )
     assert response.status_code == 400
@@ -138,14 +137,11 @@ async def test_basic_attributes_are_estimated_and_stored_beside_the_face(client)
     obama, grey = await make_faces(account, 2)
     await add_sample(account, obama, photos["barack_obama"][0])
     await add_sample(account, grey, grey_png())
-    response = await client.post(
-        "/4/tasks/additional_extract",
-        headers=ADMIN,
-        json={
-            "content": {
-                "filters": {"objects_type": "faces", "account_id": str(account)},
-                "extraction_target": "basic_attributes",
-            }
+    response = await extract(
+        client,
+        {
+            "filters": {"objects_type": "faces", "account_id": str(account)},
+            "extraction_target": "basic_attributes",
         },
     )
     assert response.status_code == 201, response.text
@@ -162,14 +158,11 @@ async def test_basic_attributes_are_estimated_and_stored_beside_the_face(client)
 
 async def test_an_unknown_configured_backend_is_refused_clearly(client, app, monkeypatch):
     monkeypatch.setattr(app.state, "settings", settings(extraction_backend="nonesuch"))
-    response = await client.post(
-        "/4/tasks/additional_extract",
-        headers=ADMIN,
-        json={
-            "content": {
-                "filters": {"objects_type": "faces"},
-                "extraction_target": "face_descriptor",
-            }
+    response = await extract(
+        client,
+        {
+            "filters": {"objects_type": "faces"},
+            "extraction_target": "face_descriptor",
         },
     )
     assert response.status_code == 400
