@@ -55,6 +55,7 @@ system-packages:
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
+	@echo "installing Python packages into $(VENV) (a few minutes the first time) ..."
 	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt 2>&1 | grep -v 'is ignored' || true
 	@$(PY) -m pip install -q --disable-pip-version-check --no-deps -e . 2>&1 | grep -v 'is ignored' || true
 	@$(PY) -c 'import litestar, piccolo, passlib, webapp' && touch $@
