@@ -102,11 +102,7 @@ async def _measure(svc: util.Server) -> Cancelled:
         async with gc_common.workers(1):
             return await _cancel_one(api, conn)
     finally:
-        await api.close()
-        try:
-            await gc_common.cleanup(conn)
-        finally:
-            await conn.close()
+        await gc_common.close(api, conn)
 
 
 HANDLED_SQL = """

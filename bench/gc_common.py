@@ -217,6 +217,15 @@ async def cleanup(conn: asyncpg.Connection) -> None:
     print(f"  cleanup: {dropped} task(s) deleted, descriptors restored ({seconds:.0f} s)")
 
 
+async def close(api: Any, conn: asyncpg.Connection) -> None:
+    """The end of every GC bench, even a failed one: its API client, cleanup, the connection."""
+    await api.close()
+    try:
+        await cleanup(conn)
+    finally:
+        await conn.close()
+
+
 # --------------------------------------------------------------------------- processes
 
 

@@ -69,11 +69,7 @@ async def _measure(svc: util.Server) -> dict[str, list[Run]]:
                     for line in gc_common.usage_lines(run.usage, run.rows):
                         print(f"  {line}")
     finally:
-        await api.close()
-        try:
-            await gc_common.cleanup(conn)
-        finally:
-            await conn.close()
+        await gc_common.close(api, conn)
     return runs
 
 

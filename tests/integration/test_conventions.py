@@ -79,3 +79,13 @@ async def test_error_reference_lists_every_code(client):
     response = await client.get("/docs/errors")
     codes = {entry["error_code"] for entry in response.json()["errors"]}
     assert {11009, 12002, 12005, 12010, 12012, 12014, 12022, 12024, 15012} <= codes
+
+
+UTC_SQL = "'2026-01-01T03:00:00.123456+03:00'::timestamptz"
+
+
+async def test_times_are_answered_in_utc_with_milliseconds(client):
+    from webapp import db
+
+    row = await db.fetchrow(f"SELECT {db.iso_sql(UTC_SQL, 't')}")
+    assert row is not None and row["t"] == "2026-01-01T00:00:00.123Z"

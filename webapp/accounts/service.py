@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -68,13 +68,6 @@ def _account_columns(table: str = "account") -> str:
         f"{table}.description, {db.iso_sql(f'{table}.create_time', 'create_time')}, "
         f"{db.iso_sql(f'{table}.last_update_time', 'last_update_time')}"
     )
-
-
-def iso(value: datetime | None) -> str | None:
-    """ISO 8601 UTC with milliseconds and Z, the form of every time we answer."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def account_json(row: Any) -> dict[str, Any]:
