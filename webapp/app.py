@@ -245,8 +245,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ListController,
             SearchController,
             LoginPageController,
-            # JSON only until the schedule pages exist; mounted so that
-            # /tasks/schedules is not read as a task id.
+            # Before TaskController, as in the API.
             ScheduleController,
             TaskController,
         ],

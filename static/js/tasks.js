@@ -40,8 +40,9 @@
     for (var i = 0; i < filters.length; i++) {
       if (filters[i].value.trim() !== "") return null;
     }
+    var verb = form.getAttribute("data-gc-verb") || "Run";
     return target === "face_descriptors" ? null
-      : "No filter is set: every object of " + target + " will be removed. Run anyway?";
+      : "No filter is set: every object of " + target + " will be removed. " + verb + " anyway?";
   }
 
   // Capture phase: decide before htmx (or the browser) sends the form.

@@ -12,7 +12,9 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
+from zoneinfo import available_timezones
 
 from webapp import db
 from webapp.notify.policy import keep_secrets, mask, normalise
@@ -20,7 +22,7 @@ from webapp.schedules.triggers import cron_trigger
 from webapp.settings import Settings
 from webapp.tasks import service as tasks
 from webapp.tasks.schemas import additional_extract_schema, gc_schema
-from webapp.tasks.states import TaskType
+from webapp.tasks.states import STATUS_NAMES, TaskType
 from webapp.web.body import check_body
 from webapp.web.errors import LunaError
 from webapp.web.params import Page
@@ -67,6 +69,26 @@ SCHEDULE_SCHEMA: dict[str, Any] = {
     "required": ["task", "trigger"],
     "additionalProperties": False,
 }
+
+
+def form_schema(task_type: int) -> dict[str, Any]:
+    """SCHEDULE_SCHEMA with the task's own schema in place, for typing the strings of
+    a page's form (`task.content.filters.descriptor_version` is an integer). Only
+    for that: parse_body checks the body as the API does."""
+    task = SCHEDULABLE[task_type]()
+    task_properties = {**task["properties"], **SCHEDULE_SCHEMA["properties"]["task"]["properties"]}
+    properties = {**SCHEDULE_SCHEMA["properties"], "task": {**task, "properties": task_properties}}
+    return {**SCHEDULE_SCHEMA, "properties": properties}
+
+
+def zone_names() -> list[str]:
+    """What the form's zone field suggests: utc, local, then every IANA zone."""
+    return ["utc", "local", *_iana_zones()]
+
+
+@cache
+def _iana_zones() -> list[str]:
+    return sorted(available_timezones())
 
 
 @dataclass(frozen=True)
@@ -200,7 +222,7 @@ class ScheduleFilters:
     create_time_lt: datetime | None = None
 
 
-async def list_schedules(filters: ScheduleFilters, page: Page) -> list[dict[str, Any]]:
+def _where(filters: ScheduleFilters) -> tuple[str, list[Any]]:
     where, args = ["TRUE"], []
     for sql, value in (
         ("s.task_type = {}", filters.task_type),
@@ -210,13 +232,75 @@ async def list_schedules(filters: ScheduleFilters, page: Page) -> list[dict[str,
         if value is not None:
             args.append(value)
             where.append(sql.format(f"${len(args)}"))
+    return " AND ".join(where), args
+
+
+async def list_schedules(filters: ScheduleFilters, page: Page) -> list[dict[str, Any]]:
+    where, args = _where(filters)
     rows = await db.fetch_page(
-        f"SELECT {COLUMNS} FROM task_schedule s WHERE {' AND '.join(where)} "
+        f"SELECT {COLUMNS} FROM task_schedule s WHERE {where} "
         "ORDER BY s.create_time DESC, s.schedule_id DESC",
         args,
         page,
     )
     return [schedule_json(row) for row in rows]
+
+
+async def count_schedules(filters: ScheduleFilters) -> int:
+    where, args = _where(filters)
+    return await db.count(f"FROM task_schedule s WHERE {where}", args)
+
+
+FIRE_COLUMNS = (
+    "f.fire_id, f.schedule_id, "
+    f"{db.iso_sql('f.fire_time', 'fire_time')}, f.outcome, f.task_id, f.reason, "
+    f"{db.iso_sql('f.record_time', 'record_time')}, t.task_status"
+)
+
+
+def fire_json(row: Any) -> dict[str, Any]:
+    """A fire as the API shows it; `task_status` is that of the task it created (null
+    when skipped, or when the task was deleted since)."""
+    return {name: value for name, value in row.items() if name != "schedule_id"}
+
+
+async def last_fires(schedule_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The newest fire of each schedule (for the list page)."""
+    rows = await db.fetch(
+        f"SELECT DISTINCT ON (f.schedule_id) {FIRE_COLUMNS} FROM schedule_fire f "
+        "LEFT JOIN task t ON t.task_id = f.task_id WHERE f.schedule_id = ANY($1::bigint[]) "
+        "ORDER BY f.schedule_id, f.fire_time DESC",
+        schedule_ids,
+    )
+    return {row["schedule_id"]: fire_json(row) for row in rows}
+
+
+async def list_fires(schedule_id: int, page: Page) -> list[dict[str, Any]]:
+    """A schedule's history, newest first: each fire's task, or why it was skipped."""
+    rows = await db.fetch_page(
+        f"SELECT {FIRE_COLUMNS} FROM schedule_fire f LEFT JOIN task t ON t.task_id = f.task_id "
+        "WHERE f.schedule_id = $1 ORDER BY f.fire_time DESC, f.fire_id DESC",
+        [schedule_id],
+        page,
+    )
+    return [fire_json(row) for row in rows]
+
+
+async def count_fires(schedule_id: int) -> int:
+    return await db.count("FROM schedule_fire f WHERE f.schedule_id = $1", [schedule_id])
+
+
+async def run_now(schedule_id: int, settings: Settings) -> int:
+    """Run now (an extension): one fire at the current time, paused or not, under
+    the overlap rule. The task id; LunaError 28040, or 29105 when the fire was
+    skipped (the skip stays in the history, as every skip does)."""
+    result = await fire(schedule_id, datetime.now(UTC), settings, even_paused=True)
+    if result is None:
+        raise LunaError("SCHEDULE_NOT_FOUND", schedule_id=schedule_id)
+    if result.task_id is None:
+        reason = result.reason or "this time had already been fired"
+        raise LunaError("SCHEDULE_TASK_UNFINISHED", schedule_id=schedule_id, reason=reason)
+    return result.task_id
 
 
 async def get_schedule(schedule_id: int) -> dict[str, Any]:
@@ -295,13 +379,14 @@ async def set_status(schedule_id: int, status: str) -> None:
 
 
 async def delete_schedule(schedule_id: int) -> None:
-    """Delete a schedule; its tasks stay, their schedule_id kept."""
+    """Delete a schedule and its history of fires; its tasks stay, their schedule_id kept."""
     async with db.connection() as conn, conn.transaction():
         found = await conn.fetchval(
             "DELETE FROM task_schedule WHERE schedule_id = $1 RETURNING schedule_id", schedule_id
         )
         if found is None:
             raise LunaError("SCHEDULE_NOT_FOUND", schedule_id=schedule_id)
+        await conn.execute("DELETE FROM schedule_fire WHERE schedule_id = $1", schedule_id)
         await _notify(conn, schedule_id)
     log.info("schedule %s deleted", schedule_id)
 
@@ -359,7 +444,7 @@ async def fire(
             result = Fire(
                 "skipped",
                 reason=f"the previous task {previous['task_id']} has not finished "
-                f"(status {previous['task_status']})",
+                f"(it is {STATUS_NAMES[previous['task_status']].replace('_', ' ')})",
             )
         else:
             body = _json(schedule["task"])

@@ -3,7 +3,10 @@
 `cron_timezone` is "utc", "local" (the zone of the server process) or, as an
 extension, any IANA zone name such as "Europe/Berlin". Fire times come from
 APScheduler 3.11's CronTrigger, corrected around daylight-saving changes (see
-`LocalCronTrigger`).
+`LocalCronTrigger`), with cron's day-of-week numbers (0 and 7 are Sunday; see
+`cron_weekdays`). One difference from Vixie cron stays, APScheduler's: when both
+the day of the month and the day of the week are restricted, a day must match
+both ("0 0 1 * 1": the 1st, when it is a Monday), not either.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ MAX_CRON_LENGTH = 128
 MAX_ZONE_LENGTH = 64
 MAX_SHIFT = timedelta(hours=3)
 """More than any daylight-saving jump (at most two hours anywhere)."""
+
+CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+"""Cron's day-of-week numbers: 0 (and 7) is Sunday."""
 
 
 class LocalCronTrigger(CronTrigger):
@@ -92,6 +98,46 @@ def zone(name: str) -> tzinfo:
         raise bad_trigger("cron_timezone", f"unknown time zone '{name}'") from None
 
 
+def _cron_day(text: str, field: str) -> int:
+    if text.isdigit() and int(text) <= 7:
+        return int(text)
+    if text in CRON_DAYS:
+        return CRON_DAYS.index(text)
+    raise ValueError(f"day of week '{field}': '{text}' is not 0-7 or sun-sat")
+
+
+def cron_weekdays(field: str) -> str:
+    """A cron day-of-week field as APScheduler reads it, as day names.
+
+    APScheduler 3.x's `from_crontab` takes numbers as its own weekdays (0 is
+    Monday), so "0 2 * * 1-5" would run Tuesday to Saturday. Cron's numbers
+    (0 and 7 are Sunday, steps counted from Sunday) are expanded here to the
+    set of days they mean, written as names, which both read alike.
+    """
+    lowered = field.lower()
+    if lowered in ("*", "?"):
+        return "*"
+    days: set[int] = set()
+    for part in lowered.split(","):
+        base, slash, step_text = part.partition("/")
+        if slash and not (step_text.isdigit() and int(step_text) > 0):
+            raise ValueError(f"day of week '{field}': bad step '{step_text}'")
+        step = int(step_text) if slash else 1
+        if base in ("*", "?"):
+            low, high = 0, 6
+        elif "-" in base:
+            first, last = base.split("-", 1)
+            low, high = _cron_day(first, field), _cron_day(last, field)
+            high = 7 if high == 0 else high  # "fri-sun", "5-0": up to Sunday
+            if low > high:
+                raise ValueError(f"day of week '{field}': range '{base}' runs backwards")
+        else:
+            low = _cron_day(base, field)
+            high = 7 if slash else low
+        days.update(day % 7 for day in range(low, high + 1, step))
+    return ",".join(CRON_DAYS[day] for day in sorted(days))
+
+
 def cron_trigger(trigger: dict[str, Any]) -> LocalCronTrigger:
     """The APScheduler trigger of a stored or posted trigger; LunaError 12022 if invalid."""
     expression = str(trigger.get("cron", ""))
@@ -102,12 +148,13 @@ def cron_trigger(trigger: dict[str, Any]) -> LocalCronTrigger:
             "cron", f"'{expression[:MAX_CRON_LENGTH]}' must have five fields, got {len(fields)}"
         )
     try:
-        built = LocalCronTrigger.from_crontab(expression, timezone=timezone)
+        translated = " ".join([*fields[:4], cron_weekdays(fields[4])])
+        built = LocalCronTrigger.from_crontab(translated, timezone=timezone)
     except ValueError as exc:
         raise bad_trigger("cron", f"'{expression}': {exc}") from None
     assert isinstance(built, LocalCronTrigger)
     built.hour_wildcard = fields[1] == "*"
-    built.wall_trigger = CronTrigger.from_crontab(expression, timezone=UTC)
+    built.wall_trigger = CronTrigger.from_crontab(translated, timezone=UTC)
     if built.get_next_fire_time(None, datetime.now(UTC)) is None:
         # Such as "0 0 31 2 *": valid fields, never a date.
         raise bad_trigger("cron", f"'{expression}' never fires")

@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.params import FromPath
 
 from webapp.notify.policy import NOTIFICATION_POLICY_SCHEMA
 from webapp.tasks import service
+from webapp.tasks.forms import TASK_FIELDS, form_errors, launch_context, typed_form
 from webapp.tasks.schemas import (
-    EXTRACTION_TARGETS,
-    GC_TARGETS,
     additional_extract_schema,
     gc_schema,
 )
 from webapp.tasks.service import ErrorFilters, TaskFilters
 from webapp.tasks.states import (
-    RESULT_TTL_DAYS,
     STATUS_NAMES,
     TERMINAL,
     TYPE_NAMES,
@@ -82,86 +79,10 @@ SUBTASKS_SHOWN = 200
 ERRORS_SHOWN = 5
 """Newest errors on the task page; the errors page has them all, paged."""
 
-GC_FIELDS = (
-    "content.target",
-    "content.filters.descriptor_version",
-    "content.filters.account_id",
-    "content.filters.create_time__gte",
-    "content.filters.create_time__lt",
-    "content.filters.list_id",
-    "content.filters.handler_id",
-    "content.remove_samples",
-    "content.store_results",
-    "description",
-    "result_storage_policy.ttl",
-)
-EXTRACT_FIELDS = (
-    "content.extraction_target",
-    "content.filters.account_id",
-    "content.filters.face_id__gte",
-    "content.filters.face_id__lt",
-    "content.options.missing",
-    "description",
-    "result_storage_policy.ttl",
-)
 LAUNCH_FORMS = {
-    TaskType.GC: ("gc", GC_FIELDS, "partials/tasks/_gc_form.html"),
-    TaskType.ADDITIONAL_EXTRACT: ("extract", EXTRACT_FIELDS, "partials/tasks/_extract_form.html"),
+    TaskType.GC: ("gc", "partials/tasks/_gc_form.html"),
+    TaskType.ADDITIONAL_EXTRACT: ("extract", "partials/tasks/_extract_form.html"),
 }
-
-_TIME_HINT = "Enter a time with its zone, such as 2026-01-01T00:00:00Z"
-FIELD_HINTS = {
-    "content.filters.descriptor_version": "Enter the descriptor version to remove "
-    "(a whole number from 1 to 1000)",
-    "content.filters.account_id": "Enter a whole account id (a lower-case UUID)",
-    "content.filters.list_id": "Enter a whole list id (a lower-case UUID)",
-    "content.filters.handler_id": "Enter a whole handler id (a lower-case UUID)",
-    "content.filters.face_id__gte": "Enter a whole face id (a lower-case UUID)",
-    "content.filters.face_id__lt": "Enter a whole face id (a lower-case UUID)",
-    "content.filters.create_time__gte": _TIME_HINT,
-    "content.filters.create_time__lt": _TIME_HINT,
-    "description": "At most 128 characters",
-}
-"""What to tell the operator about a field the server refused (the API's own
-message names JSON paths and schema keywords)."""
-
-_UNEXPECTED = re.compile(r"\((.*) (?:was|were) unexpected\)")
-
-
-def _form_errors(error: LunaError, fields: tuple[str, ...]) -> dict[str, str]:
-    """The error as {form field: message}; "_" holds what belongs to no one field."""
-    if error.kind.name == "TARGET_NOT_SUPPORTED":
-        return {"content.extraction_target": error.detail}
-    if error.kind.name != "JSON_VALIDATION":
-        return {"_": error.detail}
-    path = str(error.params.get("path") or "")
-    message = str(error.params.get("message") or error.detail)
-    unexpected = _UNEXPECTED.search(message)
-    if unexpected:
-        # A filter that the chosen target does not take (filled in with JavaScript
-        # off, when every target's fields show): mark each such field.
-        names = [f"{path}.{name}" for name in re.findall(r"'([^']+)'", unexpected.group(1))]
-        marked = {name: "Not used by the chosen target: leave it empty" for name in names}
-        if marked and all(name in fields for name in marked):
-            return marked
-    if path in fields:
-        return {path: FIELD_HINTS.get(path, message)}
-    return {"_": error.detail}
-
-
-async def _typed_form(request: AnyRequest) -> dict[str, str]:
-    """The posted fields as typed, by their dotted names (the last of a name wins,
-    as in webapp.web.body), to fill a form in error again."""
-    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    try:
-        if content_type == "multipart/form-data":
-            form = await request.form()
-            pairs = [(key, value) for key, value in form.multi_items() if isinstance(value, str)]
-        else:
-            pairs = parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True)
-    except (UnicodeDecodeError, ValueError):
-        return {}
-    return {key: value for key, value in pairs if not key.startswith("_")}
 
 
 def _tasks_url(request: AnyRequest, drop: tuple[str, ...] = ()) -> str:
@@ -170,19 +91,6 @@ def _tasks_url(request: AnyRequest, drop: tuple[str, ...] = ()) -> str:
         [(key, value) for key, value in request.query_params.items() if value and key not in drop]
     )
     return f"/tasks?{query}" if query else "/tasks"
-
-
-def launch_context() -> dict[str, Any]:
-    """The launch forms, empty (each page render may replace one with a form in error)."""
-    return {
-        "gc_targets": list(GC_TARGETS),
-        "extraction_targets": EXTRACTION_TARGETS,
-        "ttl_days": RESULT_TTL_DAYS,
-        "gc_form": {},
-        "gc_errors": {},
-        "extract_form": {},
-        "extract_errors": {},
-    }
 
 
 async def tasks_page_data(request: AnyRequest) -> tuple[dict[str, Any], dict[str, Any], int]:
@@ -242,9 +150,9 @@ async def _launch_form_with_error(
     Nothing was created: validation, planning and the insert all come before or
     inside the one transaction of `service.create_task`.
     """
-    key, fields, partial = LAUNCH_FORMS[task_type]
-    form = await _typed_form(request)
-    errors = _form_errors(error, fields)
+    key, partial = LAUNCH_FORMS[task_type]
+    form = await typed_form(request)
+    errors = form_errors(error, TASK_FIELDS[task_type])
     if response_mode(request) is Mode.PAGE:
         # A plain form post (no JavaScript): the whole tasks page, this form in error.
         data, context, _ = await tasks_page_data(request)

@@ -307,6 +307,15 @@ _KINDS = [
         "{reason}",
         "A task error: a subtask failed unexpectedly; the log has the details.",
     ),
+    ErrorKind(
+        29105,
+        "SCHEDULE_TASK_UNFINISHED",
+        409,
+        "Schedule busy",
+        "Schedule {schedule_id} did not start a task: {reason}",
+        "Run now (an extension) follows the overlap rule of every fire: no new task while "
+        "the schedule's previous task is unfinished. The skip is recorded in its history.",
+    ),
 ]
 
 CATALOGUE: dict[int, ErrorKind] = {kind.code: kind for kind in _KINDS}

@@ -12,8 +12,10 @@ from jinja2 import pass_context
 from litestar.plugins.jinja import JinjaTemplateEngine
 
 from webapp import __version__
+from webapp.schedules.triggers import zone
 from webapp.settings import ROOT, Settings
 from webapp.tasks.states import STATUS_NAMES, TYPE_NAMES
+from webapp.web.errors import LunaError
 
 
 @lru_cache(maxsize=256)
@@ -54,6 +56,17 @@ def short_time(value: str | None) -> str:
     return parsed.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def zone_time(value: str | None, zone_name: str | None) -> str:
+    """An ISO time on the clock of a schedule's zone: 'Mon 2026-11-30 04:05 CET'."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(value).astimezone(zone(zone_name or "utc"))
+    except (ValueError, LunaError):
+        return short_time(value)
+    return moment.strftime("%a %Y-%m-%d %H:%M %Z")
+
+
 def configure_templates(settings: Settings) -> JinjaTemplateEngine:
     engine = JinjaTemplateEngine(directory=ROOT / "templates")
     env = engine.engine
@@ -67,6 +80,7 @@ def configure_templates(settings: Settings) -> JinjaTemplateEngine:
         statuses=STATUS_NAMES,
     )
     env.filters["short_time"] = short_time
+    env.filters["zone_time"] = zone_time
     env.trim_blocks = True
     env.lstrip_blocks = True
     return engine
