@@ -255,6 +255,66 @@ SCREENSHOTS = os.environ.get("E2E_SCREENSHOTS")
 """Set to a folder to keep screenshots of the layout tests (to look at them)."""
 
 
+class SchedulesPage(AppPage):
+    """/tasks/schedules: every schedule, its words, zone, status, next and last run."""
+
+    path = "/tasks/schedules"
+
+    def __init__(self, page: Page) -> None:
+        super().__init__(page)
+        self.rows = page.get_by_test_id("schedule-row")
+        self.new_gc = page.get_by_test_id("new-gc-schedule")
+
+    def open(self) -> SchedulesPage:
+        self.page.goto(self.path)
+        return self
+
+    def row(self, schedule_id: int) -> Locator:
+        return self.page.locator(f'[data-testid="schedule-row"][data-schedule-id="{schedule_id}"]')
+
+
+class ScheduleFormPage(AppPage):
+    """/tasks/schedules/new and /tasks/schedules/{id}/edit: the trigger, previewed live,
+    and the task's fields (those of the launch forms)."""
+
+    def __init__(self, page: Page) -> None:
+        super().__init__(page)
+        self.form = page.get_by_test_id("schedule-form")
+        self.cron = page.get_by_test_id("schedule-cron")
+        self.timezone = page.get_by_test_id("schedule-timezone")
+        self.words = page.get_by_test_id("cron-words")
+        self.next_runs = page.get_by_test_id("next-runs").locator("li")
+        self.preview_error = page.get_by_test_id("cron-preview-error")
+        self.descriptor_version = page.get_by_test_id("gc-descriptor-version")
+        self.description = page.get_by_test_id("gc-description")
+        self.save = page.get_by_test_id("schedule-save")
+
+    def open_new(self, task_type: int = 4) -> ScheduleFormPage:
+        self.page.goto(f"/tasks/schedules/new?task_type={task_type}")
+        return self
+
+
+class SchedulePage(AppPage):
+    """/tasks/schedules/{id}: the trigger in words, pause / start, run now, history."""
+
+    def __init__(self, page: Page) -> None:
+        super().__init__(page)
+        self.title = page.get_by_test_id("schedule-title")
+        self.status = page.get_by_test_id("schedule-status")
+        self.words = page.get_by_test_id("schedule-words")
+        self.next_run = page.get_by_test_id("schedule-next-run")
+        self.pause_button = page.get_by_test_id("pause-schedule")
+        self.start_button = page.get_by_test_id("start-schedule")
+        self.run_button = page.get_by_test_id("run-schedule")
+        self.fires = page.get_by_test_id("fire-row")
+        self.delete_confirm = page.get_by_test_id("delete-schedule-confirm")
+        self.delete_button = page.get_by_test_id("delete-schedule")
+
+    def open(self, schedule_id: int) -> SchedulePage:
+        self.page.goto(f"/tasks/schedules/{schedule_id}")
+        return self
+
+
 def overflow(page: Page) -> int:
     """How many pixels the page is wider than the window (0 when it fits)."""
     return int(page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
