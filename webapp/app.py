@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -54,12 +55,26 @@ def new_request_id() -> str:
     return f"{int(time.time())},{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+RequestObserver = Callable[[str, str, int, int | None, float], None]
+"""Told of every answered request: (method, route, status, error code or None,
+seconds). `route` is the matched path template ("/4/tasks/{task_id}") or
+UNMATCHED. Called inline after the answer is sent: it must only record (in
+memory), never wait; whatever it writes elsewhere it writes in batches."""
+
+UNMATCHED = "<unmatched>"
+"""The route of a request no route matched (404, or a refused request id): one
+label, so that probing random paths cannot grow the statistics."""
+
+
 class LunaLitestar(Litestar):
-    """Litestar with the request id and the access log around *every* request.
+    """Litestar with the request id, the access log and the request observers
+    around *every* request.
 
     Litestar's middleware runs only for matched routes; the id must also be on
     404 and 405 answers, so it is handled here, outside the router.
     """
+
+    observers: list[RequestObserver]
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -84,17 +99,17 @@ class LunaLitestar(Litestar):
 
         try:
             if sent and request_id != sent:
-                await _send_error(send_with_id, LunaError("BAD_REQUEST_ID", value=sent[:100]))
+                error = LunaError("BAD_REQUEST_ID", value=sent[:100])
+                scope["luna.error_code"] = error.kind.code
+                await _send_error(send_with_id, error)
             else:
                 await super().__call__(scope, receive, send_with_id)
         finally:
-            log.info(
-                "%s %s %d %.1fms",
-                scope["method"],
-                scope["path"],
-                status,
-                (time.perf_counter() - started) * 1000,
-            )
+            elapsed = time.perf_counter() - started
+            log.info("%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed * 1000)
+            route = scope.get("path_template") or UNMATCHED
+            for observe in self.observers:
+                observe(scope["method"], route, status, scope.get("luna.error_code"), elapsed)
             REQUEST_ID.reset(token)
 
 
@@ -143,6 +158,7 @@ def _as_luna_error(request: Request[Any, Any, Any], exc: Exception) -> LunaError
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Every failure, the framework's own included, becomes a catalogue error."""
     error = _as_luna_error(request, exc)
+    request.scope["luna.error_code"] = error.kind.code  # type: ignore[typeddict-unknown-key]
     headers = dict(error.headers)
     mode = response_mode(request)
     if error.status == 401 and mode is Mode.PAGE:
@@ -277,4 +293,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     app.state.settings = settings
     app.state.authenticator = Authenticator(settings)
+    app.observers = []
     return app

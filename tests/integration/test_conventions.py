@@ -89,3 +89,23 @@ async def test_times_are_answered_in_utc_with_milliseconds(client):
 
     row = await db.fetchrow(f"SELECT {db.iso_sql(UTC_SQL, 't')}")
     assert row is not None and row["t"] == "2026-01-01T00:00:00.123Z"
+
+
+async def test_observers_hear_every_request_with_its_route_and_error_code(client, app):
+    heard: list[tuple[str, str, int, int | None]] = []
+    app.observers.append(
+        lambda method, route, status, code, _seconds: heard.append((method, route, status, code))
+    )
+    try:
+        await client.get("/version")
+        await client.get("/4/tasks/12345", headers=ADMIN)
+        await client.get("/no/such/route", headers=ADMIN)
+        await client.get("/version", headers={"Luna-Request-Id": "nope"})
+    finally:
+        app.observers.pop()
+    assert heard == [
+        ("GET", "/version", 200, None),
+        ("GET", "/4/tasks/{task_id}", 404, 28001),
+        ("GET", "<unmatched>", 404, 29010),
+        ("GET", "<unmatched>", 400, 29005),
+    ]
