@@ -113,3 +113,14 @@ def test_after_downtime_one_catch_up_for_the_first_missed_time():
         2026, 5, 1, 11, 0, tzinfo=UTC
     )
     assert missed_fire(trigger, last, datetime(2026, 5, 1, 10, 59, tzinfo=UTC)) is None
+
+
+def test_a_change_just_before_a_fire_does_not_lose_it():
+    """Changed at 12:00:59.5, synced by the leader at 12:01:00.2: 12:01 is due."""
+    trigger = cron_trigger({"cron": "* * * * *", "cron_timezone": "utc"})
+    changed = datetime(2026, 5, 1, 12, 0, 59, 500_000, tzinfo=UTC)
+    synced = datetime(2026, 5, 1, 12, 1, 0, 200_000, tzinfo=UTC)
+    assert missed_fire(trigger, changed, synced) == datetime(2026, 5, 1, 12, 1, tzinfo=UTC)
+    # A fire at exactly 12:01 as the baseline: nothing is missed before 12:02.
+    fired = datetime(2026, 5, 1, 12, 1, tzinfo=UTC)
+    assert missed_fire(trigger, fired, synced) is None

@@ -188,5 +188,9 @@ def missed_fire(trigger: CronTrigger, baseline: datetime, now: datetime) -> date
     """The first fire time after `baseline` (the last fire, or when the schedule was
     last written) if it is already past: there was downtime, and the leader runs one
     catch-up. None when nothing was missed."""
-    first = trigger.get_next_fire_time(None, _after(baseline))
+    # Just after the baseline, not a whole second after: a change at 12:00:59.5
+    # must not lose the 12:01:00 fire when the leader syncs it at 12:01:00.2.
+    # (The trigger rounds up to whole seconds, so a fire at exactly 12:01:00 as
+    # the baseline still finds 12:02 next.)
+    first = trigger.get_next_fire_time(None, baseline + timedelta(microseconds=1))
     return first if first is not None and first <= now else None
