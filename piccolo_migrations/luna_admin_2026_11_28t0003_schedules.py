@@ -22,7 +22,7 @@ CREATE TABLE task_schedule (
     -- {cron, cron_timezone}
     trigger jsonb NOT NULL,
     status varchar(16) NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'paused')),
-    -- written by the leader when it (re)schedules the job; NULL while paused
+    -- computed on every change and after every fire; NULL while paused
     next_run_time timestamptz,
     create_time timestamptz NOT NULL DEFAULT now(),
     last_update_time timestamptz NOT NULL DEFAULT now()
