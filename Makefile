@@ -9,7 +9,7 @@ PORT ?= 5010
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: run test setup system-packages venv assets db lint typecheck unit integration e2e \
-        check bench stop-db lock clean
+        check bench fuzz stop-db lock clean
 
 run: setup db
 	@url="$${DATABASE_URL:-$$($(PY) -m webapp.devdb ensure)}" && \
@@ -30,6 +30,14 @@ unit: setup
 integration: setup db
 	@export TEST_DATABASE_URL="$$($(PY) -m webapp.devdb test-url)" && \
 	  $(VENV)/bin/pytest tests/integration -q -p no:playwright
+
+# A long schemathesis run against a real server (docs/openapi.md): every phase,
+# FUZZ_EXAMPLES cases per operation, a new seed each time. `make test` runs a short one.
+FUZZ_EXAMPLES ?= 300
+fuzz: setup db
+	@export TEST_DATABASE_URL="$$($(PY) -m webapp.devdb test-url)" && \
+	  LUNA_FUZZ_MAX_EXAMPLES=$(FUZZ_EXAMPLES) LUNA_FUZZ_SEED=random LUNA_FUZZ_TIMEOUT=7200 \
+	  $(VENV)/bin/pytest tests/integration/test_openapi_fuzz.py -q -p no:playwright
 
 e2e: setup db
 	@export TEST_DATABASE_URL="$$($(PY) -m webapp.devdb test-url)" && $(VENV)/bin/pytest e2e -q
@@ -91,7 +99,8 @@ bench: setup db
 # Regenerate requirements.txt from a fresh resolution of pyproject.toml's ranges.
 lock:
 	@rm -rf /tmp/luna-admin-lock && python3 -m venv /tmp/luna-admin-lock && \
-	  /tmp/luna-admin-lock/bin/pip install -q . ruff mypy pytest pytest-asyncio httpx playwright pytest-playwright && \
+	  /tmp/luna-admin-lock/bin/pip install -q . ruff mypy pytest pytest-asyncio httpx playwright pytest-playwright \
+	    schemathesis openapi-spec-validator && \
 	  { echo "# The exact set the Makefile installs into .venv (pip freeze of a working setup)."; \
 	    echo "# Change versions in pyproject.toml's ranges, then regenerate: make lock"; \
 	    /tmp/luna-admin-lock/bin/pip freeze | grep -v '^luna-admin'; } > requirements.txt

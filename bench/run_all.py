@@ -2,11 +2,13 @@
 
     DATABASE_URL=... python -m bench.run_all      (or: make bench)
     BENCH_ONLY=gc python -m bench.run_all         (only the task-engine GC benches)
-    BENCH_ONLY=http python -m bench.run_all       (only the HTTP benches, 1-5)
+    BENCH_ONLY=http python -m bench.run_all       (only the HTTP benches, 1-5 and 13)
     BENCH_ONLY=extract python -m bench.run_all    (only the extraction overhead, 9)
+    BENCH_ONLY=schedules python -m bench.run_all  (only the task schedule benches, 10-12)
     BENCH_ONLY=gc_cancel,version python -m bench.run_all
 
-BENCH_ONLY takes a comma-separated list of groups (http, gc, extract) and module names.
+BENCH_ONLY takes a comma-separated list of groups (http, gc, extract, schedules) and
+module names.
 A bench that fails (a server that does not start, a wrong answer) is reported
 as an error in the table; the others still run.
 """
@@ -30,6 +32,10 @@ from bench import (
     gc_scaling,
     gc_throughput,
     memory,
+    route_stats,
+    schedules_fire,
+    schedules_memory,
+    schedules_start,
     util,
     version,
 )
@@ -47,6 +53,10 @@ BENCHES: list[tuple[str, str, ModuleType]] = [
     ("7 GC cancel", "gc", gc_cancel),
     ("8 GC, 2 workers", "gc", gc_scaling),
     ("9 extraction overhead", "extract", extract_overhead),
+    ("10 leader start", "schedules", schedules_start),
+    ("11 fire lateness", "schedules", schedules_fire),
+    ("12 leader memory", "schedules", schedules_memory),
+    ("13 route stats", "http", route_stats),
 ]
 
 

@@ -324,3 +324,103 @@ def shot(page: Page, name: str) -> None:
     if SCREENSHOTS:
         Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=f"{SCREENSHOTS}/{name}.png", full_page=True)
+
+
+class AuditPage(AppPage):
+    """/audit: every change with who made it; filters by actor, action, target, time."""
+
+    path = "/audit"
+
+    def __init__(self, page: Page) -> None:
+        super().__init__(page)
+        self.filters = page.get_by_test_id("audit-filters")
+        self.actor = page.get_by_test_id("filter-actor")
+        self.action = page.get_by_test_id("filter-action")
+        self.target_type = page.get_by_test_id("filter-target-type")
+        self.target_id = page.get_by_test_id("filter-target-id")
+        self.apply_button = page.get_by_test_id("apply-filters")
+        self.table = page.get_by_test_id("audit-table")
+        self.rows = page.get_by_test_id("audit-row")
+        self.filter_error = page.get_by_test_id("filter-error")
+
+    def open(self, query: str = "") -> AuditPage:
+        self.page.goto(self.path + (f"?{query}" if query else ""))
+        return self
+
+    def filter_by_action(self, action: str) -> None:
+        self.action.select_option(action)
+        self.apply_button.click()
+
+    def rows_about(self, text: str) -> Locator:
+        """The events whose row mentions `text` (a login, an id)."""
+        return self.rows.filter(has_text=text)
+
+    @staticmethod
+    def actor_of(row: Locator) -> Locator:
+        return row.get_by_test_id("audit-actor")
+
+    @staticmethod
+    def action_of(row: Locator) -> Locator:
+        return row.get_by_test_id("audit-action")
+
+    @staticmethod
+    def details_of(row: Locator) -> Locator:
+        return row.get_by_test_id("audit-details")
+
+
+class SystemPage(AppPage):
+    """/system: versions, descriptors, license, and the request charts (inline SVG)."""
+
+    path = "/system"
+
+    def __init__(self, page: Page) -> None:
+        super().__init__(page)
+        self.month_chart = page.get_by_test_id("chart-months")
+        self.route_chart = page.get_by_test_id("chart-routes")
+        self.month_select = page.get_by_test_id("month-select")
+        self.routes_table = page.get_by_test_id("routes-table")
+        self.postgresql_version = page.get_by_test_id("component-postgresql")
+
+    def open(self, query: str = "") -> SystemPage:
+        self.page.goto(self.path + (f"?{query}" if query else ""))
+        return self
+
+    def route_bar(self, route: str, series: str = "requests") -> Locator:
+        """The bar of `route` in the per-route chart (data-value holds its figure)."""
+        return self.route_chart.locator(f'rect[data-label="{route}"][data-series="{series}"]')
+
+    def month_bar(self, month: str, series: str = "requests") -> Locator:
+        return self.month_chart.locator(f'rect[data-label="{month}"][data-series="{series}"]')
+
+
+class SettingsPage(AppPage):
+    """/settings: one card per setting with its value, rule, state and reset."""
+
+    path = "/settings"
+
+    def open(self) -> SettingsPage:
+        self.page.goto(self.path)
+        return self
+
+    def card(self, name: str) -> Locator:
+        return self.page.get_by_test_id(f"setting-{name}")
+
+    def value(self, name: str) -> Locator:
+        return self.card(name).get_by_test_id("setting-value")
+
+    def error(self, name: str) -> Locator:
+        return self.card(name).get_by_test_id("setting-error")
+
+    def state(self, name: str) -> Locator:
+        """'default' or 'changed'."""
+        return self.card(name).get_by_test_id("setting-state")
+
+    def saved(self, name: str) -> Locator:
+        return self.card(name).get_by_test_id("setting-saved")
+
+    def save(self, name: str, value: str) -> None:
+        self.value(name).fill(value)
+        self.card(name).get_by_test_id("setting-save").click()
+
+    def reset(self, name: str) -> None:
+        self.card(name).get_by_test_id("setting-reset").click()

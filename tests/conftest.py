@@ -33,6 +33,9 @@ ADMIN_PASSWORD = "root"
 TEST_SECRET = "test-secret-key"
 
 TABLES = [
+    "route_stat",
+    "setting",
+    "audit_event",
     "schedule_fire",
     "task_schedule",
     "notification_outbox",

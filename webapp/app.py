@@ -19,6 +19,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.response import Redirect, Template
+from litestar.response.base import ASGIResponse
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar.types import Message, Scope
@@ -27,11 +28,18 @@ from webapp import __version__, db
 from webapp.accounts.authentication import Authenticator
 from webapp.accounts.controller import AccountController, accounts_page
 from webapp.accounts.login_controller import LoginApiController, LoginPageController
+from webapp.audit.context import CONTEXT as AUDIT_CONTEXT
+from webapp.audit.controller import AuditController
+from webapp.docs.controller import manual_home, manual_page, openapi_document
 from webapp.logs import REQUEST_ID
 from webapp.platform.controller import ListController
 from webapp.schedules.controller import ScheduleController
 from webapp.search.controller import SearchController
 from webapp.settings import ROOT, Settings
+from webapp.system import ops as system_ops
+from webapp.system.controller import SettingsController, luna_sys_info, system_page, version_page
+from webapp.system.metrics import RequestMetrics
+from webapp.system.route_stats import RouteStats
 from webapp.tasks.background import BackgroundWork
 from webapp.tasks.controller import ErrorController, TaskController
 from webapp.web.auth import admin_guard
@@ -83,6 +91,7 @@ class LunaLitestar(Litestar):
         sent = _header(scope, b"luna-request-id")
         request_id = sent if sent and REQUEST_ID_RE.match(sent) else new_request_id()
         token = REQUEST_ID.set(request_id)
+        audit_token = AUDIT_CONTEXT.set(None)  # the guard fills it in
         scope["luna.request_id"] = request_id
         status = 500
         started = time.perf_counter()
@@ -98,7 +107,7 @@ class LunaLitestar(Litestar):
             await send(message)
 
         try:
-            if sent and request_id != sent:
+            if sent is not None and request_id != sent:  # an empty value is malformed too
                 error = LunaError("BAD_REQUEST_ID", value=sent[:100])
                 scope["luna.error_code"] = error.kind.code
                 await _send_error(send_with_id, error)
@@ -111,6 +120,7 @@ class LunaLitestar(Litestar):
             for observe in self.observers:
                 observe(scope["method"], route, status, scope.get("luna.error_code"), elapsed)
             REQUEST_ID.reset(token)
+            AUDIT_CONTEXT.reset(audit_token)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -193,14 +203,44 @@ async def home(request: Request[Any, Any, Any]) -> Response[Any]:
     return await accounts_page(request)
 
 
+def _accepts_html(scope: Scope) -> bool:
+    """Whether the Accept header names text/html: a byte search in the raw headers,
+    so that API clients asking for /version pay nothing for the page."""
+    for name, value in scope["headers"]:
+        if name == b"accept":
+            return b"text/html" in value
+    return False
+
+
 def version_handler(api_version: int) -> Any:
-    """Route 8. The answer never changes while the process runs: build it once."""
+    """Route 8, and route 2 (the version page) for a browser.
+
+    The JSON answer never changes while the process runs: it is encoded once and
+    sent as it is. The handler takes no parameters (Litestar resolves parameters
+    on every request, which costs more than the handler); the page is chosen in
+    a before_request hook, which answers only when Accept names text/html.
+    """
     major, minor, patch = (int(part) for part in __version__.split(".")[:3])
     body = {"Version": {"api": api_version, "major": major, "minor": minor, "patch": patch}}
+    answer = ASGIResponse(
+        body=json.dumps(body, separators=(",", ":")).encode(),
+        media_type="application/json",
+        headers={"Vary": "Accept"},
+    )
 
-    @get("/version", opt={"public": True}, sync_to_thread=False)
-    def version() -> dict[str, Any]:
-        return body
+    async def page_for_browsers(request: Request[Any, Any, Any]) -> Response[Any] | None:
+        if _accepts_html(request.scope) and response_mode(request) is not Mode.JSON:
+            return await version_page(request, body)
+        return None  # the handler answers
+
+    @get(
+        "/version",
+        opt={"public": True},
+        sync_to_thread=False,
+        before_request=page_for_browsers,
+    )
+    def version() -> ASGIResponse:
+        return answer
 
     return version
 
@@ -228,11 +268,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     background = BackgroundWork(settings)
 
+    # Request counts per route and month (webapp/system/route_stats.py): counted in
+    # memory by an observer, written by a background task every few seconds.
+    route_stats = RouteStats()
+
     async def start(app: Litestar) -> None:
         await db.start_pool(settings.db_pool_size)
         background.start(workers=settings.workers_in_process)
+        if settings.route_stats_enabled:
+            route_stats.start()
 
     async def stop(app: Litestar) -> None:
+        await route_stats.stop()  # the last counts are written before the pool closes
         await background.stop()
         await db.close_pool()
 
@@ -250,6 +297,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ScheduleController,
             TaskController,
             ErrorController,
+            AuditController,
+            luna_sys_info,
+            SettingsController,
         ],
         guards=[admin_guard],
     )
@@ -257,6 +307,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         path="/",
         route_handlers=[
             home,
+            system_page,
+            SettingsController,
+            *system_ops.ADMIN_HANDLERS,
             AccountController,
             ListController,
             SearchController,
@@ -264,11 +317,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
             # Before TaskController, as in the API.
             ScheduleController,
             TaskController,
+            AuditController,
         ],
         guards=[admin_guard],
     )
     public = Router(
-        path="/", route_handlers=[version_handler(settings.api_version), error_reference]
+        path="/",
+        route_handlers=[
+            version_handler(settings.api_version),
+            error_reference,
+            openapi_document,
+            manual_home,
+            manual_page,
+            *system_ops.public_handlers(settings.api_prefix),
+        ],
     )
     static = create_static_files_router(
         path="/static",
@@ -294,4 +356,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.state.settings = settings
     app.state.authenticator = Authenticator(settings)
     app.observers = []
+    # GET /metrics: request counts and latency of this process (webapp/system/metrics.py).
+    app.state.request_metrics = RequestMetrics()
+    app.observers.append(app.state.request_metrics.observe)
+    app.state.route_stats = route_stats
+    if settings.route_stats_enabled:
+        app.observers.append(route_stats.observe)
     return app

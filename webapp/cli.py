@@ -39,12 +39,15 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from webapp.app import create_app
+    from webapp.web.http_protocol import protocol_class
 
     asyncio.run(prepare_database(settings))
     uvicorn.run(
         create_app(settings),
         host=args.host or settings.host,
         port=args.port or settings.port,
+        # Unparsable requests get the LUNA error body too (webapp/web/http_protocol.py).
+        http=protocol_class(),
         log_config=None,
         access_log=False,
         server_header=False,

@@ -13,6 +13,7 @@ def _tables() -> list:
         AuthSession,
         LoginThrottle,
     )
+    from webapp.audit.tables import AuditEvent
     from webapp.platform.tables import (
         Descriptor,
         Event,
@@ -23,6 +24,7 @@ def _tables() -> list:
         Sample,
     )
     from webapp.schedules.tables import ScheduleFire, TaskSchedule
+    from webapp.system.tables import Setting
     from webapp.tasks.tables import (
         NotificationOutbox,
         Subtask,
@@ -53,6 +55,8 @@ def _tables() -> list:
         NotificationOutbox,
         TaskSchedule,
         ScheduleFire,
+        AuditEvent,
+        Setting,
     ]
 
 

@@ -140,6 +140,10 @@ class Settings:
     """First retry delay; it doubles each attempt, up to ten minutes."""
     scheduler_enabled: bool = True
     """Whether this process may lead the scheduler (one leader among all processes)."""
+    route_stats_enabled: bool = True
+    """Count requests per route and month for luna_sys_info and the system page."""
+    audit_retention_days: int = 365
+    """Audit events older than this are deleted by housekeeping (0 keeps them all)."""
     var_dir: Path = field(default_factory=lambda: ROOT / "var")
     """Local state: the generated secret, the development database cluster."""
 
@@ -179,6 +183,8 @@ class Settings:
             notify_max_attempts=_int("NOTIFY_MAX_ATTEMPTS", 8, minimum=1),
             notify_backoff_seconds=_float("NOTIFY_BACKOFF_SECONDS", 2.0, minimum=0.0),
             scheduler_enabled=_bool("SCHEDULER_ENABLED", True),
+            route_stats_enabled=_bool("ROUTE_STATS_ENABLED", True),
+            audit_retention_days=_int("AUDIT_RETENTION_DAYS", 365, minimum=0),
             var_dir=var_dir,
         )
 

@@ -373,3 +373,70 @@ async def test_notification_secrets_are_masked_and_kept_on_replace(client):
     assert response.status_code == 400
     assert "task.notification_policy.task_callbacks.0" in response.json()["detail"]
     assert await count("task_schedule") == 1
+
+
+async def test_a_fire_that_fails_is_tried_again_and_creates_one_task(client):
+    """The database failing for a moment costs no fire; retrying creates nothing twice."""
+    schedule_id = await create(client, {**BODY, "trigger": {"cron": "0 * * * *"}})
+    attempts = 0
+
+    async def flaky(sid, fire_time, settings_):  # type: ignore[no-untyped-def]
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            raise ConnectionError("the database went away")
+        result = await service.fire(sid, fire_time, settings_)
+        if attempts == 2:
+            raise ConnectionError("the answer was lost after the commit")
+        return result
+
+    leader = Leader(settings(), lock_key=TEST_LOCK, fire=flaky, fire_retry_seconds=0.01)
+    await leader._run(schedule_id)
+    assert attempts == 3
+    (record,) = await fires(schedule_id)
+    assert record["outcome"] == "created"
+    assert await count("task") == 1
+
+
+async def test_fire_many_fires_each_as_fire_would(client):
+    """The leader's batch: created, skipped (previous task unfinished), left out
+    (paused), and nothing twice when two batches overlap."""
+    ids = [await create(client) for _ in range(3)]  # fresh, busy, paused
+    when = datetime(2030, 1, 1, 4, 5, tzinfo=UTC)
+    await service.fire(ids[1], when - timedelta(days=1), settings())  # its task is pending
+    await client.patch(f"{URL}/{ids[2]}", params={"action": "pause"}, headers=ADMIN)
+    results = await service.fire_many(ids, when, settings())
+    assert results[ids[0]].outcome == "created"
+    assert results[ids[1]].outcome == "skipped"
+    assert "has not finished" in (results[ids[1]].reason or "")
+    assert ids[2] not in results
+    # Two batches of the same time at once, overlapping: each fire happens once.
+    later = when + timedelta(days=1)
+    await db.fetch("UPDATE task SET task_status = 5")
+    both = await asyncio.gather(
+        service.fire_many(ids[:2], later, settings()),
+        service.fire_many(list(reversed(ids[:2])), later, settings()),
+    )
+    outcomes = sorted(result.outcome for batch in both for result in batch.values())
+    assert outcomes == ["created", "created", "duplicate", "duplicate"]
+    rows = await db.fetch("SELECT count(*) AS n FROM schedule_fire WHERE fire_time = $1", later)
+    assert rows[0]["n"] == 2
+    schedule = (await client.get(f"{URL}/{ids[0]}", headers=ADMIN)).json()
+    assert schedule["next_run_time"] is not None
+
+
+async def test_the_leader_fires_jobs_due_together_in_one_batch(client):
+    ids = [await create(client) for _ in range(5)]
+    batches: list[list[int]] = []
+
+    async def record(schedule_ids, fire_time, settings_):  # type: ignore[no-untyped-def]
+        batches.append(list(schedule_ids))
+        return await service.fire_many(schedule_ids, fire_time, settings_)
+
+    leader = Leader(settings(), lock_key=TEST_LOCK, fire_many=record)
+    due = datetime(2030, 1, 1, 4, 5, tzinfo=UTC)
+    for sid in ids:
+        leader._due[str(sid)] = due
+    await asyncio.gather(*(leader._run(sid) for sid in ids))
+    assert batches == [ids]
+    assert await count("task") == 5

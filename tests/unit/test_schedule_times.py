@@ -124,3 +124,23 @@ def test_a_change_just_before_a_fire_does_not_lose_it():
     # A fire at exactly 12:01 as the baseline: nothing is missed before 12:02.
     fired = datetime(2026, 5, 1, 12, 1, tzinfo=UTC)
     assert missed_fire(trigger, fired, synced) is None
+
+
+def test_the_quick_path_agrees_with_the_careful_walk(monkeypatch):
+    """Away from clock changes the next fire time takes a quick path; it must give
+    what the walk that handles the changes gives, at any moment of the year."""
+    import random
+
+    from webapp.schedules import triggers
+
+    rng = random.Random(5010)
+    zones = ["Europe/Berlin", "America/New_York", "Australia/Sydney", "Asia/Tokyo", "utc"]
+    cases = []
+    for _ in range(400):
+        cron = f"{rng.randrange(60)} {rng.randrange(24)} * * {rng.choice(['*', '1-5', '0'])}"
+        trigger = cron_trigger({"cron": cron, "cron_timezone": rng.choice(zones)})
+        now = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randrange(365 * 86400))
+        cases.append((trigger, now, trigger.get_next_fire_time(None, now)))
+    monkeypatch.setattr(triggers, "_steady", lambda zone, moment: False)
+    for trigger, now, quick in cases:
+        assert trigger.get_next_fire_time(None, now) == quick, (trigger, now)

@@ -10,10 +10,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from webapp import db
+from webapp import audit, db
 from webapp.accounts import sessions, throttle
 from webapp.accounts.passwords import CredentialCache, burn_verification, verify_password
 from webapp.settings import Settings
+from webapp.system.metrics import LOGIN_FAILURES
 from webapp.web.errors import LunaError
 
 
@@ -59,7 +60,19 @@ class Authenticator:
         else:
             verified = await verify_password(password, row["password_hash"])
         if not verified:
-            await throttle.record_failure(login, ip, self.policy)
+            async with db.engine().transaction():
+                await throttle.record_failure(login, ip, self.policy)
+                # The login typed is named only when it is an account's: an unknown
+                # "login" is too often a password typed into the wrong field.
+                await audit.record(
+                    None,
+                    "session.sign_in_failed",
+                    "account",
+                    row["account_id"] if row is not None else None,
+                    {"login_known": row is not None},
+                    actor=audit.ANONYMOUS,
+                )
+            LOGIN_FAILURES.inc()  # GET /metrics: login_failures_total
             raise LunaError("WRONG_CREDENTIALS")
         assert key is not None and row is not None
         self.cache.remember(key, row["account_id"])

@@ -13,6 +13,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post
 
+from webapp import audit, db
 from webapp.accounts import service, sessions
 from webapp.accounts.authentication import Authenticator, Principal
 from webapp.web.auth import (
@@ -75,6 +76,33 @@ async def _begin_session(
     _set_session_cookie(request, response, token)
 
 
+async def _sign_in(
+    request: AnyRequest, principal: Principal, response: Response[Any], via: str
+) -> None:
+    """`_begin_session` and its audit event, committed together."""
+    async with db.engine().transaction():
+        await _begin_session(request, principal, response)
+        await audit.record(
+            None,
+            "session.sign_in",
+            "account",
+            principal.account_id,
+            {"via": via},
+            actor=audit.Actor(principal.account_id, principal.login),
+        )
+
+
+async def _sign_out(request: AnyRequest) -> None:
+    """End the session of the request's cookie (if it is still alive) and record it."""
+    token = request.cookies.get(sessions.COOKIE_NAME)
+    if not token:
+        return
+    async with db.engine().transaction():
+        owner = await sessions.end(token)
+        if owner is not None:
+            await audit.record(None, "session.sign_out", "account", owner)
+
+
 def safe_next(target: str | None) -> str:
     """Only a path on this site: never an open redirect to another host."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
@@ -101,7 +129,7 @@ class LoginApiController(Controller):
         if not principal.is_admin:
             raise LunaError("NOT_ADMIN", login=principal.login)
         response: Response[Any] = Response(content=b"", status_code=201)
-        await _begin_session(request, principal, response)
+        await _sign_in(request, principal, response, "api")
         return response
 
     @patch("/", status_code=204)
@@ -115,9 +143,7 @@ class LoginApiController(Controller):
 
     @delete("/", status_code=204)
     async def clear_cookie(self, request: AnyRequest) -> Response[None]:
-        token = request.cookies.get(sessions.COOKIE_NAME)
-        if token:
-            await sessions.end(token)
+        await _sign_out(request)
         response: Response[None] = Response(content=None, status_code=204)
         response.delete_cookie(sessions.COOKIE_NAME, path="/")
         return response
@@ -158,7 +184,7 @@ class LoginPageController(Controller):
                 message = error.detail
             return self._login_form(request, target, message, login, error.status, error.headers)
         response = redirect(request, target)
-        await _begin_session(request, principal, response)
+        await _sign_in(request, principal, response, "page")
         response.delete_cookie(PRE_SESSION_COOKIE, path="/login")
         return response
 
@@ -192,9 +218,7 @@ class LoginPageController(Controller):
 
     @post("/logout", include_in_schema=False)
     async def logout(self, request: AnyRequest) -> Response[Any]:
-        token = request.cookies.get(sessions.COOKIE_NAME)
-        if token:
-            await sessions.end(token)
+        await _sign_out(request)
         response = redirect(request, "/login", "Signed out")
         response.delete_cookie(sessions.COOKIE_NAME, path="/")
         return response

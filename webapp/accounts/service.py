@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from webapp import db
+from webapp import audit, db
 from webapp.accounts import sessions
 from webapp.accounts.passwords import CredentialCache, hash_password
 from webapp.web.errors import LunaError
@@ -170,15 +170,19 @@ async def create_account(
     """Create an account; 409 when the login (or the given id) is taken."""
     password_hash = await hash_password(password)
     try:
-        row = await db.fetchrow(
-            "INSERT INTO account (account_id, login, password_hash, account_type, description) "
-            "VALUES (coalesce($1, gen_random_uuid()), $2, $3, $4, $5) RETURNING account_id",
-            account_id,
-            login,
-            password_hash,
-            account_type,
-            description,
-        )
+        async with db.engine().transaction():
+            row = await db.fetchrow(
+                "INSERT INTO account (account_id, login, password_hash, account_type, description) "
+                "VALUES (coalesce($1, gen_random_uuid()), $2, $3, $4, $5) RETURNING account_id",
+                account_id,
+                login,
+                password_hash,
+                account_type,
+                description,
+            )
+            assert row is not None
+            details = {"login": login, "account_type": account_type, "description": description}
+            await audit.record(None, "account.create", "account", row["account_id"], details)
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "account_pkey":
             raise LunaError("ACCOUNT_ID_TAKEN", account_id=account_id) from None
@@ -210,6 +214,8 @@ async def delete_account(account_id: uuid.UUID, cache: CredentialCache | None = 
         if row["account_type"] == "admin" and len(admins) <= 1:
             raise LunaError("LAST_ADMIN", account_id=account_id)
         await db.fetch("DELETE FROM account WHERE account_id = $1", account_id)
+        details = {"login": login, "account_type": row["account_type"]}
+        await audit.record(None, "account.delete", "account", account_id, details)
     if cache is not None:
         cache.forget_account(account_id)
     log.info("account %s (%s) removed", account_id, login)
@@ -231,6 +237,8 @@ async def change_password(
         if not updated:
             raise LunaError("ACCOUNT_NOT_FOUND", account_id=account_id)
         ended = await sessions.end_all(account_id)
+        details = {"sessions_ended": ended}
+        await audit.record(None, "password.change", "account", account_id, details)
     if cache is not None:
         cache.forget_account(account_id)
     log.info("password of account %s changed, %d session(s) ended", account_id, ended)
@@ -241,13 +249,18 @@ async def ensure_default_admin() -> bool:
     if await db.fetchrow("SELECT 1 FROM account WHERE account_type = 'admin' LIMIT 1"):
         return False
     password_hash = await hash_password(DEFAULT_ADMIN_PASSWORD)
-    created = await db.fetch(
-        "INSERT INTO account (login, password_hash, account_type, description) "
-        "VALUES ($1, $2, 'admin', 'default administrator') ON CONFLICT (login) DO NOTHING "
-        "RETURNING 1",
-        DEFAULT_ADMIN_LOGIN,
-        password_hash,
-    )
+    async with db.engine().transaction():
+        created = await db.fetch(
+            "INSERT INTO account (login, password_hash, account_type, description) "
+            "VALUES ($1, $2, 'admin', 'default administrator') ON CONFLICT (login) DO NOTHING "
+            "RETURNING account_id",
+            DEFAULT_ADMIN_LOGIN,
+            password_hash,
+        )
+        if created:
+            # An account with a well-known password: operators must be able to see when.
+            details = {"login": DEFAULT_ADMIN_LOGIN, "account_type": "admin", "default": True}
+            await audit.record(None, "account.create", "account", created[0]["account_id"], details)
     if created:
         log.warning(
             "created the default admin account %s with password %r: sign in and change it now",

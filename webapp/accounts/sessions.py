@@ -46,8 +46,12 @@ async def account_for(token: str) -> Any:
     )
 
 
-async def end(token: str) -> None:
-    await db.fetch("DELETE FROM auth_session WHERE token_hash = $1", token_hash(token))
+async def end(token: str) -> uuid.UUID | None:
+    """End one session; the account it belonged to, or None when there was none."""
+    row = await db.fetchrow(
+        "DELETE FROM auth_session WHERE token_hash = $1 RETURNING account_id", token_hash(token)
+    )
+    return None if row is None else row["account_id"]
 
 
 async def end_all(account_id: uuid.UUID) -> int:

@@ -43,6 +43,7 @@ from webapp.extraction.base import (
     ExtractionBackend,
 )
 from webapp.extraction.dlib_net import CHIP_SIZE, DESCRIPTOR_SIZE, build_onnx, read_network
+from webapp.system.plugins import register as register_plugin
 
 DESCRIPTOR_DTYPE = np.dtype("<f4")
 """The descriptor's serialization: 128 float32, little-endian (512 bytes)."""
@@ -295,3 +296,21 @@ def descriptor_vector(data: bytes) -> np.ndarray:
 def descriptor_distance(a: bytes, b: bytes) -> float:
     """Euclidean distance; under DlibResnetBackend.threshold (0.6) means the same person."""
     return float(np.linalg.norm(descriptor_vector(a) - descriptor_vector(b)))
+
+
+def plugin_running(settings: Any) -> bool:
+    """For GET /plugins: selected by EXTRACTION_BACKEND, and its models loaded or loadable."""
+    if (settings.extraction_backend or DlibResnetBackend.name) != DlibResnetBackend.name:
+        return False
+    if _models is not None:
+        return True
+    try:
+        directory = models_dir()
+    except RuntimeError:
+        return False
+    return all((directory / name).is_file() for name in (MODEL_FILE, LANDMARKS_FILE)) and all(
+        importlib.util.find_spec(module) for module in ("dlib", "onnxruntime")
+    )
+
+
+register_plugin(DlibResnetBackend.name, "extraction", plugin_running)

@@ -21,6 +21,7 @@ import httpx
 
 from webapp.notify.policy import DEFAULT_CONTENT_TYPE, DEFAULT_TIMEOUT, MASK
 from webapp.settings import Settings
+from webapp.system.plugins import register as register_plugin
 from webapp.tasks.states import TYPE_NAMES
 
 # Headers the HTTP client computes itself; a policy may not override them.
@@ -266,3 +267,12 @@ class RecordingSender:
             self.attempts.append(RecordedSend(dict(callback), dict(payload), self.reason))
             raise DeliveryError(self.reason)
         self.attempts.append(RecordedSend(dict(callback), dict(payload), None))
+
+
+# GET /plugins: an http callback needs nothing configured; Telegram needs the Bot API URL.
+register_plugin("http_callbacks", "notifier", lambda settings: True)
+register_plugin(
+    "telegram_callbacks",
+    "notifier",
+    lambda settings: settings.telegram_api_url.startswith(("http://", "https://")),
+)

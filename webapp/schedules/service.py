@@ -16,9 +16,9 @@ from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
 
-from webapp import db
+from webapp import audit, db
 from webapp.notify.policy import keep_secrets, mask, normalise
-from webapp.schedules.triggers import cron_trigger
+from webapp.schedules.triggers import cron_trigger, stored_trigger
 from webapp.settings import Settings
 from webapp.tasks import service as tasks
 from webapp.tasks.schemas import additional_extract_schema, gc_schema
@@ -196,6 +196,11 @@ async def _notify(conn: Any, schedule_id: int) -> None:
     await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(schedule_id))
 
 
+def _audit_details(parsed: ScheduleBody, status: str) -> dict[str, Any]:
+    """A schedule as the audit log keeps it (its task's policy masked by audit.record)."""
+    return {"task": parsed.task, "trigger": parsed.trigger, "status": status}
+
+
 async def create_schedule(parsed: ScheduleBody, settings: Settings) -> int:
     status = "paused" if parsed.create_stopped else "running"
     async with db.connection() as conn, conn.transaction():
@@ -209,6 +214,8 @@ async def create_schedule(parsed: ScheduleBody, settings: Settings) -> int:
             _next_run(parsed.trigger, status),
         )
         await _notify(conn, schedule_id)
+        details = _audit_details(parsed, status)
+        await audit.record(conn, "schedule.create", "schedule", schedule_id, details)
     log.info("schedule %s created (%s)", schedule_id, status)
     if parsed.start_immediately:
         await fire(int(schedule_id), datetime.now(UTC), settings, even_paused=True)
@@ -339,6 +346,8 @@ async def replace_schedule(schedule_id: int, parsed: ScheduleBody, settings: Set
         if found is None:
             raise LunaError("SCHEDULE_NOT_FOUND", schedule_id=schedule_id)
         await _notify(conn, schedule_id)
+        details = _audit_details(parsed, status)
+        await audit.record(conn, "schedule.replace", "schedule", schedule_id, details)
         running = await conn.fetch(
             "SELECT task_id FROM task WHERE schedule_id = $1 AND task_status = ANY($2::smallint[])",
             schedule_id,
@@ -375,19 +384,24 @@ async def set_status(schedule_id: int, status: str) -> None:
             _next_run(_json(row["trigger"]), status),
         )
         await _notify(conn, schedule_id)
+        action = "schedule.pause" if status == "paused" else "schedule.start"
+        await audit.record(conn, action, "schedule", schedule_id)
     log.info("schedule %s %s", schedule_id, "paused" if status == "paused" else "started")
 
 
 async def delete_schedule(schedule_id: int) -> None:
     """Delete a schedule and its history of fires; its tasks stay, their schedule_id kept."""
     async with db.connection() as conn, conn.transaction():
-        found = await conn.fetchval(
-            "DELETE FROM task_schedule WHERE schedule_id = $1 RETURNING schedule_id", schedule_id
+        found = await conn.fetchrow(
+            "DELETE FROM task_schedule WHERE schedule_id = $1 RETURNING task_type, trigger",
+            schedule_id,
         )
         if found is None:
             raise LunaError("SCHEDULE_NOT_FOUND", schedule_id=schedule_id)
         await conn.execute("DELETE FROM schedule_fire WHERE schedule_id = $1", schedule_id)
         await _notify(conn, schedule_id)
+        details = {"task_type": found["task_type"], "trigger": _json(found["trigger"])}
+        await audit.record(conn, "schedule.delete", "schedule", schedule_id, details)
     log.info("schedule %s deleted", schedule_id)
 
 
@@ -399,73 +413,101 @@ class Fire:
     reason: str | None = None
 
 
-async def fire(
-    schedule_id: int, fire_time: datetime, settings: Settings, even_paused: bool = False
-) -> Fire | None:
-    """One fire of a schedule: record it, then create its task or record the skip.
+# A fire is one transaction: lock the schedule, record the fire under UNIQUE
+# (schedule_id, fire_time), create the task or record why not, write the outcome
+# and the next run time. The INSERT decides: a second process firing the same
+# time waits for the first's transaction and then inserts nothing, so a fire
+# creates at most one task, and the record and the task commit together.
+# `fire` does it for one schedule; `fire_many`, for the leader, for many due at
+# the same time, with set-based statements: a leader fires a thousand schedules
+# in the same second, and round trips are most of the cost.
 
-    The INSERT under UNIQUE (schedule_id, fire_time) decides: a second process
-    firing the same time waits for the first's transaction and then inserts
-    nothing, so a fire creates at most one task. The record and the task
-    commit together. None when the schedule is gone (or paused, unless
-    `even_paused`: start_immediately on a schedule created stopped).
-    """
-    async with db.connection() as conn, conn.transaction():
-        schedule = await conn.fetchrow(
-            "SELECT task_type, task, trigger, status FROM task_schedule "
-            "WHERE schedule_id = $1 FOR UPDATE",
-            schedule_id,
-        )
-        if schedule is None or (schedule["status"] != "running" and not even_paused):
-            return None
-        recorded = await conn.fetchval(
-            "INSERT INTO schedule_fire (schedule_id, fire_time, outcome) "
-            "VALUES ($1, $2, 'created') ON CONFLICT (schedule_id, fire_time) DO NOTHING "
-            "RETURNING fire_id",
-            schedule_id,
-            fire_time,
-        )
-        if recorded is None:
-            return Fire("duplicate")
+_RECORD_SQL = (
+    "WITH fire AS (INSERT INTO schedule_fire (schedule_id, fire_time, outcome) "
+    "SELECT id, $2, 'created' FROM unnest($1::bigint[]) AS id ORDER BY id "
+    "ON CONFLICT (schedule_id, fire_time) DO NOTHING RETURNING schedule_id, fire_id) "
+    "SELECT fire.schedule_id, fire.fire_id, previous.task_id, previous.task_status FROM fire "
+    "LEFT JOIN LATERAL (SELECT task_id, task_status FROM task "
+    "WHERE task.schedule_id = fire.schedule_id ORDER BY task_id DESC LIMIT 1) previous ON TRUE"
+)
+"""Record the fires (those not recorded yet) and read each schedule's newest task.
+A statement of its own, after the lock: it sees the task that a fire of the same
+schedule at another time committed while this one waited."""
+
+_FINISH_SQL = (
+    "WITH next AS (UPDATE task_schedule s SET next_run_time = n.next_run_time "
+    "FROM unnest($5::bigint[], $6::timestamptz[]) AS n(schedule_id, next_run_time) "
+    "WHERE s.schedule_id = n.schedule_id) "
+    "UPDATE schedule_fire f SET outcome = o.outcome, task_id = o.task_id, reason = o.reason "
+    "FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[]) "
+    "AS o(fire_id, outcome, task_id, reason) WHERE f.fire_id = o.fire_id"
+)
+"""Each fire's outcome, and the next run time of the running schedules fired."""
+
+
+async def _fire_locked(
+    conn: Any, schedules: list[Any], fire_time: datetime, settings: Settings
+) -> dict[int, Fire]:
+    """The fires of `schedules` (rows locked FOR UPDATE by the caller's transaction)."""
+    by_id = {row["schedule_id"]: row for row in schedules}
+    recorded = await conn.fetch(_RECORD_SQL, sorted(by_id), fire_time)
+    results: dict[int, Fire] = {sid: Fire("duplicate") for sid in by_id}
+    finished: list[tuple[int, Fire]] = []
+    now = datetime.now(UTC)
+    next_runs: list[tuple[int, datetime | None]] = []
+    for record in recorded:
+        sid = record["schedule_id"]
+        schedule = by_id[sid]
+        result = await _task_or_skip(conn, sid, schedule, record, fire_time, settings)
+        results[sid] = result
+        finished.append((record["fire_id"], result))
         if schedule["status"] == "running":
-            trigger = cron_trigger(_json(schedule["trigger"]))
-            await conn.execute(
-                "UPDATE task_schedule SET next_run_time = $2 WHERE schedule_id = $1",
-                schedule_id,
-                trigger.get_next_fire_time(None, datetime.now(UTC)),
-            )
-        previous = await conn.fetchrow(
-            "SELECT task_id, task_status FROM task WHERE schedule_id = $1 "
-            "ORDER BY task_id DESC LIMIT 1",
-            schedule_id,
-        )
-        result: Fire
-        if previous is not None and previous["task_status"] in UNFINISHED:
-            result = Fire(
-                "skipped",
-                reason=f"the previous task {previous['task_id']} has not finished "
-                f"(it is {STATUS_NAMES[previous['task_status']].replace('_', ' ')})",
-            )
-        else:
-            body = _json(schedule["task"])
-            try:
-                # A savepoint: a task that cannot be planned now (its backend
-                # went away) is a recorded skip, not a lost fire.
-                async with conn.transaction():
-                    work = _check_work(schedule["task_type"], body["content"], settings)
-                    task_id = await tasks.insert_task(
-                        conn, TaskType(schedule["task_type"]), body, work, schedule_id
-                    )
-                result = Fire("created", task_id=task_id)
-            except LunaError as error:
-                result = Fire("skipped", reason=error.detail)
+            trigger = stored_trigger(_json(schedule["trigger"]))
+            next_runs.append((sid, trigger.get_next_fire_time(None, now)))
+    if finished:
         await conn.execute(
-            "UPDATE schedule_fire SET outcome = $2, task_id = $3, reason = $4 WHERE fire_id = $1",
-            recorded,
-            result.outcome,
-            result.task_id,
-            result.reason,
+            _FINISH_SQL,
+            [fire_id for fire_id, _ in finished],
+            [result.outcome for _, result in finished],
+            [result.task_id for _, result in finished],
+            [result.reason for _, result in finished],
+            [sid for sid, _ in next_runs],
+            [next_run for _, next_run in next_runs],
         )
+    return results
+
+
+async def _task_or_skip(
+    conn: Any, sid: int, schedule: Any, record: Any, fire_time: datetime, settings: Settings
+) -> Fire:
+    """Create the fire's task, or say why not: the previous task is unfinished,
+    or the task cannot be planned now (its backend went away)."""
+    if record["task_status"] in UNFINISHED:
+        status = STATUS_NAMES[record["task_status"]].replace("_", " ")
+        return Fire(
+            "skipped",
+            reason=f"the previous task {record['task_id']} has not finished (it is {status})",
+        )
+    body = _json(schedule["task"])
+    try:
+        # No savepoint is needed: the only LunaErrors come from checking and
+        # planning, before anything is written.
+        work = _check_work(schedule["task_type"], body["content"], settings)
+        task_id = await tasks.insert_task(conn, TaskType(schedule["task_type"]), body, work, sid)
+    except LunaError as error:
+        return Fire("skipped", reason=error.detail)
+    # By the scheduler (actor: system) or by an operator (run now,
+    # start_immediately); a skip changes nothing and is in the history.
+    details = {
+        "task_id": task_id,
+        "task_type": schedule["task_type"],
+        "fire_time": fire_time.isoformat(),
+    }
+    await audit.record(conn, "schedule.run", "schedule", sid, details)
+    return Fire("created", task_id=task_id)
+
+
+def _log_fire(schedule_id: int, fire_time: datetime, result: Fire) -> None:
     log.info(
         "schedule %s fired for %s: %s%s",
         schedule_id,
@@ -473,7 +515,45 @@ async def fire(
         result.outcome,
         f" (task {result.task_id})" if result.task_id else f" ({result.reason})",
     )
+
+
+_LOCK_SQL = (
+    "SELECT schedule_id, task_type, task, trigger, status FROM task_schedule "
+    "WHERE schedule_id = ANY($1::bigint[]) ORDER BY schedule_id FOR UPDATE"
+)
+"""Locked in id order, so two transactions firing overlapping sets cannot deadlock."""
+
+
+async def fire(
+    schedule_id: int, fire_time: datetime, settings: Settings, even_paused: bool = False
+) -> Fire | None:
+    """One fire of a schedule: record it, then create its task or record the skip.
+    None when the schedule is gone (or paused, unless `even_paused`: run now, and
+    start_immediately on a schedule created stopped)."""
+    async with db.connection() as conn, conn.transaction():
+        schedules = await conn.fetch(_LOCK_SQL, [schedule_id])
+        if not schedules or (schedules[0]["status"] != "running" and not even_paused):
+            return None
+        result = (await _fire_locked(conn, schedules, fire_time, settings))[schedule_id]
+    if result.outcome != "duplicate":
+        _log_fire(schedule_id, fire_time, result)
     return result
+
+
+async def fire_many(
+    schedule_ids: list[int], fire_time: datetime, settings: Settings
+) -> dict[int, Fire]:
+    """The fires of several schedules due at the same time, in one transaction:
+    each as `fire` would do it. Schedules gone or paused meanwhile are left out."""
+    async with db.connection() as conn, conn.transaction():
+        schedules = [
+            row for row in await conn.fetch(_LOCK_SQL, schedule_ids) if row["status"] == "running"
+        ]
+        results = await _fire_locked(conn, schedules, fire_time, settings) if schedules else {}
+    for sid, result in results.items():
+        if result.outcome != "duplicate":
+            _log_fire(sid, fire_time, result)
+    return results
 
 
 async def running_schedules(ids: list[int] | None = None) -> list[dict[str, Any]]:

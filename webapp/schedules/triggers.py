@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, tzinfo
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -54,10 +55,21 @@ class LocalCronTrigger(CronTrigger):
         if self.hour_wildcard or self.wall_trigger is None:
             return super().get_next_fire_time(previous_fire_time, now)
         zone = self.timezone
+        now_wall = now.astimezone(zone).replace(tzinfo=None)
+        if _steady(zone, now):
+            # No clock change within MAX_SHIFT of `now`: wall order is time order
+            # here, so the next wall time is the answer unless it is itself a
+            # repeated or missing one (the leader computes this for every schedule
+            # it takes over; the careful walk below costs twice as much).
+            found = self.wall_trigger.get_next_fire_time(None, now_wall.replace(tzinfo=UTC))
+            if found is None:
+                return None
+            wall = found.replace(tzinfo=None)
+            if _exists_once(zone, wall):
+                return wall.replace(tzinfo=zone).astimezone(UTC).astimezone(zone)
         # The wall-to-instant mapping is not monotonic around a jump (02:30 that
         # does not exist fires at 03:30, after 03:00): look from a little before
         # `now` on the wall clock and take the earliest instant not before `now`.
-        now_wall = now.astimezone(zone).replace(tzinfo=None)
         start = now_wall - MAX_SHIFT
         best: datetime | None = None
         best_wall = now_wall
@@ -74,6 +86,21 @@ class LocalCronTrigger(CronTrigger):
             if fire >= now and (best is None or fire < best):
                 best, best_wall = fire, wall
             start = wall + timedelta(seconds=1)
+
+
+def _steady(zone: tzinfo, moment: datetime) -> bool:
+    """No change of the zone's UTC offset within MAX_SHIFT either side of `moment`."""
+    before = (moment - MAX_SHIFT).astimezone(zone).utcoffset()
+    return before == (moment + MAX_SHIFT).astimezone(zone).utcoffset()
+
+
+def _exists_once(zone: tzinfo, wall: datetime) -> bool:
+    """The wall time is neither repeated (autumn) nor skipped (spring) in the zone:
+    both readings of it (PEP 495's fold) have the same offset."""
+    return (
+        wall.replace(tzinfo=zone, fold=0).utcoffset()
+        == wall.replace(tzinfo=zone, fold=1).utcoffset()
+    )
 
 
 def bad_trigger(field: str, message: str) -> LunaError:
@@ -138,8 +165,11 @@ def cron_weekdays(field: str) -> str:
     return ",".join(CRON_DAYS[day] for day in sorted(days))
 
 
-def cron_trigger(trigger: dict[str, Any]) -> LocalCronTrigger:
-    """The APScheduler trigger of a stored or posted trigger; LunaError 12022 if invalid."""
+def cron_trigger(trigger: dict[str, Any], check_fires: bool = True) -> LocalCronTrigger:
+    """The APScheduler trigger of a posted or stored trigger; LunaError 12022 if invalid.
+
+    `check_fires` refuses an expression that never fires; a stored trigger passed
+    that check when it was stored."""
     expression = str(trigger.get("cron", ""))
     timezone = zone(str(trigger.get("cron_timezone") or "utc"))
     fields = expression.split()
@@ -154,11 +184,39 @@ def cron_trigger(trigger: dict[str, Any]) -> LocalCronTrigger:
         raise bad_trigger("cron", f"'{expression}': {exc}") from None
     assert isinstance(built, LocalCronTrigger)
     built.hour_wildcard = fields[1] == "*"
-    built.wall_trigger = CronTrigger.from_crontab(translated, timezone=UTC)
-    if built.get_next_fire_time(None, datetime.now(UTC)) is None:
+    built.wall_trigger = _wall_trigger(translated)
+    if check_fires and built.get_next_fire_time(None, datetime.now(UTC)) is None:
         # Such as "0 0 31 2 *": valid fields, never a date.
         raise bad_trigger("cron", f"'{expression}' never fires")
     return built
+
+
+@lru_cache(maxsize=4096)
+def _wall_trigger(expression: str) -> CronTrigger:
+    """The twin trigger that matches wall times; the same for every zone."""
+    return CronTrigger.from_crontab(expression, timezone=UTC)
+
+
+def stored_trigger(trigger: dict[str, Any]) -> LocalCronTrigger:
+    """The trigger of a stored schedule, shared by every schedule with the same one
+    (APScheduler only asks a trigger for fire times, it never changes it). The
+    leader builds 10,000 of these when it takes over, and each fire asks for the
+    next fire time: building is most of the cost. LunaError if it is invalid."""
+    return _stored_trigger(str(trigger.get("cron", "")), str(trigger.get("cron_timezone") or "utc"))
+
+
+@lru_cache(maxsize=16384)
+def _stored_trigger(cron: str, timezone: str) -> LocalCronTrigger:
+    return cron_trigger({"cron": cron, "cron_timezone": timezone}, check_fires=False)
+
+
+def first_due(trigger: CronTrigger, baseline: datetime | None, now: datetime) -> datetime | None:
+    """When a job taken over by a leader runs first: the first fire time after the
+    baseline (the last fire, or the last change) if it is already past — downtime,
+    one catch-up run — else the next fire time. `missed_fire`'s rule, and the next
+    fire time, in one computation."""
+    after = now if baseline is None else min(baseline + timedelta(microseconds=1), now)
+    return trigger.get_next_fire_time(None, after)
 
 
 def fire_times(

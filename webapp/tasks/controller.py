@@ -58,7 +58,8 @@ def error_filters(query: Query, with_ids: bool = True) -> ErrorFilters:
         error_ids=query.int_list("error_ids") if with_ids else None,
         error_time_gte=gte,
         error_time_lt=lt,
-        error_code=query.integer("error_code", minimum=0),
+        # task_error.error_code is a PostgreSQL integer
+        error_code=query.integer("error_code", minimum=0, maximum=2**31 - 1),
         task_type=query.integer("task_type", choices=TYPES) if with_ids else None,
     )
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from webapp import db
+from webapp import audit, db
 from webapp.notify import outbox
 from webapp.notify.policy import keep_secrets, mask, normalise
 from webapp.tasks.states import CANCELLABLE, Status, TaskType
@@ -131,8 +131,14 @@ async def create_task(
     """Plan the work into subtasks and store the task with them, pending."""
     async with db.connection() as conn, conn.transaction():
         task_id = await insert_task(conn, task_type, body, work, schedule_id)
+        await audit.record(conn, "task.create", "task", task_id, task_details(task_type, body))
     log.info("task %s (type %s) created", task_id, int(task_type))
     return task_id
+
+
+def task_details(task_type: TaskType | int, body: dict[str, Any]) -> dict[str, Any]:
+    """What the audit log keeps of a new task (its policy masked by audit.record)."""
+    return {"task_type": int(task_type), **body}
 
 
 async def insert_task(
@@ -146,10 +152,16 @@ async def insert_task(
     storage = body.get("result_storage_policy") or {"ttl": None}
     account_id = (content.get("filters") or {}).get("account_id")
     ranges = await work.plan(conn)
+    # The task and its subtasks in one statement (one round trip: a schedule
+    # leader may create a thousand tasks in the same second), subtasks numbered
+    # in the order of their ranges.
     task_id = await conn.fetchval(
-        "INSERT INTO task (task_type, content, description, account_id, notification_policy,"
-        " result_storage_policy, schedule_id, count_task_parts_all)"
-        " VALUES ($1, $2::jsonb, $3, $4::uuid, $5::jsonb, $6::jsonb, $7, $8) RETURNING task_id",
+        "WITH new_task AS (INSERT INTO task (task_type, content, description, account_id,"
+        " notification_policy, result_storage_policy, schedule_id, count_task_parts_all)"
+        " VALUES ($1, $2::jsonb, $3, $4::uuid, $5::jsonb, $6::jsonb, $7, $8) RETURNING task_id),"
+        " parts AS (INSERT INTO subtask (task_id, content) SELECT new_task.task_id, part.content"
+        " FROM new_task, unnest($9::jsonb[]) WITH ORDINALITY AS part(content, n) ORDER BY part.n)"
+        " SELECT task_id FROM new_task",
         int(task_type),
         json.dumps(content),
         body.get("description", ""),
@@ -158,10 +170,7 @@ async def insert_task(
         json.dumps(storage),
         schedule_id,
         len(ranges),
-    )
-    await conn.executemany(
-        "INSERT INTO subtask (task_id, content) VALUES ($1, $2::jsonb)",
-        [(task_id, json.dumps(part)) for part in ranges],
+        [json.dumps(part) for part in ranges],
     )
     return int(task_id)
 
@@ -219,6 +228,8 @@ async def cancel_task(task_id: int) -> None:
         await outbox.enqueue_task_event(conn, task)
         for subtask in pending:
             await outbox.enqueue_subtask_event(conn, task, subtask["subtask_id"], 2)
+        details = {"previous_status": row["task_status"]}
+        await audit.record(conn, "task.cancel", "task", task_id, details)
     log.info("task %s cancelled", task_id)
 
 
@@ -229,7 +240,13 @@ async def delete_task(task_id: int) -> None:
     except LunaError as error:
         if error.kind.name != "TASK_NOT_CANCELLABLE":
             raise
-    await db.fetch("DELETE FROM task WHERE task_id = $1", task_id)
+    async with db.connection() as conn, conn.transaction():
+        deleted = await conn.fetchrow(
+            "DELETE FROM task WHERE task_id = $1 RETURNING task_type, task_status", task_id
+        )
+        if deleted is not None:
+            details = {"task_type": deleted["task_type"], "task_status": deleted["task_status"]}
+            await audit.record(conn, "task.delete", "task", task_id, details)
     log.info("task %s deleted", task_id)
 
 
@@ -254,6 +271,9 @@ async def replace_policy(task_id: int, policy: dict[str, Any]) -> None:
             task_id,
             json.dumps(merged),
         )
+        # The new policy, masked by audit.record; the old one is in the earlier events.
+        details = {"notification_policy": merged}
+        await audit.record(conn, "task.policy_replace", "task", task_id, details)
 
 
 async def get_result(task_id: int) -> Any:

@@ -409,7 +409,9 @@ async def reap(settings: Settings) -> int:
 
 
 async def housekeeping(settings: Settings, stop: asyncio.Event, every: float = 5.0) -> None:
-    """The reaper and the result TTL, periodically, in every serving or worker process."""
+    """The reaper, the result TTL and the audit retention, periodically, in every
+    serving or worker process."""
+    from webapp.audit import service as audit_service
     from webapp.tasks.service import delete_expired_results
 
     while not stop.is_set():
@@ -418,6 +420,7 @@ async def housekeeping(settings: Settings, stop: asyncio.Event, every: float = 5
             await delete_expired_results()
             async with db.connection() as conn:
                 await outbox.purge_finished(conn)
+            await audit_service.purge_expired(settings.audit_retention_days)
         except Exception:
             log.exception("housekeeping failed")
         with contextlib.suppress(TimeoutError):

@@ -21,6 +21,7 @@ from litestar.handlers.base import BaseRouteHandler
 
 from webapp.accounts.authentication import Authenticator, Principal
 from webapp.accounts.sessions import COOKIE_NAME
+from webapp.audit import context as audit_context
 from webapp.web.body import form_field
 from webapp.web.errors import LunaError
 
@@ -85,10 +86,13 @@ async def _check_csrf(connection: ASGIConnection[Any, Any, Any, Any], expected: 
 async def admin_guard(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
+    # Before the credentials are checked: a failed check is recorded with the address.
+    audit_context.enter_request(client_ip(connection), connection.headers.get("user-agent"))
     if handler.opt.get("public"):
         return
     principal = await identify(connection)
     connection.scope["user"] = principal
+    audit_context.set_actor(principal.account_id, principal.login)
     if principal.via == "cookie":
         assert principal.session_token is not None
         token = csrf_token_for(connection.app.state.settings.secret_key, principal.session_token)

@@ -316,6 +316,41 @@ _KINDS = [
         "Run now (an extension) follows the overlap rule of every fire: no new task while "
         "the schedule's previous task is unfinished. The skip is recorded in its history.",
     ),
+    ErrorKind(
+        29120,
+        "SETTING_NOT_FOUND",
+        404,
+        "Object not found",
+        "Setting '{name}' not found",
+        "No setting has this name; GET /{api}/settings lists them (see docs/system.md).",
+    ),
+    ErrorKind(
+        29150,
+        "SERVICE_UNHEALTHY",
+        502,
+        "Service is unhealthy",
+        "Unhealthy components: {components}",
+        "GET /healthcheck found components failing; `errors` lists each with its own error "
+        "(see docs/monitoring.md).",
+    ),
+    ErrorKind(
+        29151,
+        "COMPONENT_UNHEALTHY",
+        502,
+        "Component is unhealthy",
+        "{component}: {reason}",
+        "One failing component in the `errors` of a 502 from GET /healthcheck: database, "
+        "scheduler, workers or an outside service such as telegram_api.",
+    ),
+    ErrorKind(
+        29160,
+        "BAD_HTTP_REQUEST",
+        400,
+        "Bad/incomplete input data",
+        "The HTTP request could not be read: {reason}",
+        "The request line or the headers are malformed or too large (about 64 KB at most); "
+        "the HTTP server refused the request before any route saw it.",
+    ),
 ]
 
 CATALOGUE: dict[int, ErrorKind] = {kind.code: kind for kind in _KINDS}

@@ -62,9 +62,13 @@ class Query:
         self._params = request.query_params
 
     def raw(self, name: str) -> str | None:
-        value = self._params.get(name)
-        if value is None:
+        values = self._params.getall(name, [])
+        if not values:
             return None
+        if len(values) > 1:
+            # `page=1&page=9`: which one was meant? Refused rather than guessed.
+            raise LunaError("BAD_QUERY_PARAM", name=name)
+        value = values[0]
         if "\x00" in value:
             # PostgreSQL text cannot hold NUL; no parameter of ours needs it.
             raise LunaError("BAD_QUERY_PARAM", name=name)
