@@ -27,7 +27,6 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -40,6 +39,7 @@ from playwright.sync_api import (
 )
 
 from e2e.pages import ADMIN_LOGIN, ADMIN_PASSWORD, AccountsPage
+from tests.support.databases import fresh_database, sibling_database
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -66,39 +66,13 @@ def e2e_database_urls() -> tuple[str, str, str]:
         raise pytest.UsageError(
             "set TEST_DATABASE_URL (make test does); the e2e tests use <its database>_e2e"
         )
-    parts = urlsplit(source)
-    name = parts.path.lstrip("/") or "luna_admin"
-    if not name.endswith("_e2e"):
-        name += "_e2e"
-    return (
-        urlunsplit(parts._replace(path=f"/{name}")),
-        name,
-        urlunsplit(parts._replace(path="/postgres")),
-    )
-
-
-async def _fresh_database(url: str, name: str, maintenance_url: str) -> None:
-    try:
-        conn = await asyncpg.connect(url)
-    except asyncpg.InvalidCatalogNameError:
-        admin = await asyncpg.connect(maintenance_url)
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        except asyncpg.DuplicateDatabaseError:
-            pass  # another run created it in the meantime
-        finally:
-            await admin.close()
-        conn = await asyncpg.connect(url)
-    try:
-        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-    finally:
-        await conn.close()
+    return sibling_database(source, "_e2e")
 
 
 def prepare_database(url: str, name: str, maintenance_url: str) -> None:
     # In a thread of its own: Playwright's event loop may already run on this one.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, _fresh_database(url, name, maintenance_url)).result()
+        pool.submit(asyncio.run, fresh_database(url, name, maintenance_url)).result()
 
 
 def free_port() -> int:

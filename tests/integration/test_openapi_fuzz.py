@@ -33,15 +33,14 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import httpx
 import pytest
 import yaml
 
 from tests.conftest import ADMIN, ADMIN_LOGIN, ADMIN_PASSWORD, TEST_DATABASE_URL
 from tests.support.callback_server import CallbackServer
+from tests.support.databases import fresh_database, sibling_database
 from tests.support.processes import Processes, free_port
 from webapp.settings import ROOT
 
@@ -67,32 +66,12 @@ pytestmark = pytest.mark.slow
 def fuzz_database() -> tuple[str, str, str]:
     """(URL of <test database>_fuzz, its name, URL of the maintenance database)."""
     assert TEST_DATABASE_URL
-    parts = urlsplit(TEST_DATABASE_URL)
-    name = (parts.path.lstrip("/") or "luna_admin_test") + "_fuzz"
-    return (
-        urlunsplit(parts._replace(path=f"/{name}")),
-        name,
-        urlunsplit(parts._replace(path="/postgres")),
-    )
+    return sibling_database(TEST_DATABASE_URL, "_fuzz")
 
 
 async def empty_database() -> str:
     url, name, maintenance_url = fuzz_database()
-    try:
-        conn = await asyncpg.connect(url)
-    except asyncpg.InvalidCatalogNameError:
-        admin = await asyncpg.connect(maintenance_url)
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        except asyncpg.DuplicateDatabaseError:
-            pass
-        finally:
-            await admin.close()
-        conn = await asyncpg.connect(url)
-    try:
-        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-    finally:
-        await conn.close()
+    await fresh_database(url, name, maintenance_url)
     return url
 
 

@@ -241,6 +241,9 @@ class Processes:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        self._finish(error)
+
+    def _finish(self, error: BaseException | None) -> None:
         try:
             if error is not None:
                 print(f"logs of the processes:\n{self.logs()}", file=sys.stderr)
@@ -256,9 +259,5 @@ class Processes:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        try:
-            if error is not None:
-                print(f"logs of the processes:\n{self.logs()}", file=sys.stderr)
-        finally:
-            # Blocking on purpose: even a cancelled test must not leave them running.
-            self.stop_all()
+        # Blocking on purpose: even a cancelled test must not leave them running.
+        self._finish(error)

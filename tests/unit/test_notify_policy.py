@@ -472,3 +472,22 @@ def test_callback_timeout_defaults_to_sixty_seconds() -> None:
     assert callback_timeout({"type": "http"}) == 60.0
     assert callback_timeout({"params": {"timeout": 5}}) == 5.0
     assert callback_timeout({"params": {"timeout": "5"}}) == 60.0
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[6aDf.e.c:]/hook", "https://[::1/x", "http://example.com:99999/hook"]
+)
+def test_a_url_that_could_never_be_delivered_to_is_refused_when_stored(url: str) -> None:
+    """The schema's pattern lets these through; every delivery to them would fail."""
+    policy = {"task_callbacks": [{"type": "http", "url": url}]}
+    with pytest.raises(LunaError) as caught:
+        keep_secrets(normalise(policy), None)
+    assert caught.value.params["path"] == "task_callbacks.0.url"
+
+
+def test_an_ipv6_callback_url_is_kept() -> None:
+    policy = {"task_callbacks": [{"type": "http", "url": "http://[::1]:8080/hook"}]}
+    assert (
+        keep_secrets(normalise(policy), None)["task_callbacks"][0]["url"]
+        == policy["task_callbacks"][0]["url"]
+    )

@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
+
 from webapp.web.errors import LunaError
 
 MASK = "********"
@@ -40,6 +42,7 @@ URL_PATTERN = (
     r"(:[0-9]{1,5})?"
     r"([/?#][^\s\x00-\x1f\x7f]*)?$"
 )
+MAX_PORT = 65535
 TOKEN_PATTERN = r"^[0-9]+:[A-Za-z0-9_-]+$"
 # The masked value is accepted where a token goes, so a policy read back can
 # be sent again as is (keep_secrets then restores the stored token).
@@ -310,7 +313,20 @@ def keep_secrets(
                 old_callback if isinstance(old_callback, Mapping) else None,
                 f"{name}.{index}",
             )
+            if callback.get("type") == "http":
+                _check_url(callback.get("url"), f"{name}.{index}.url")
     return result
+
+
+def _check_url(url: Any, path: str) -> None:
+    """What URL_PATTERN cannot say: a bracketed host must be an IPv6 address and a
+    port at most 65535. Such a URL would be stored and then fail every delivery."""
+    try:
+        port = httpx.URL(str(url)).port
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise LunaError("JSON_VALIDATION", path=path, message=f"not a usable URL: {exc}") from None
+    if port is not None and not 0 < port <= MAX_PORT:
+        raise LunaError("JSON_VALIDATION", path=path, message=f"port {port} is out of range")
 
 
 def enabled_callbacks(policy: Mapping[str, Any] | str | None, kind: str) -> list[dict[str, Any]]:
