@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get
 
@@ -12,7 +11,7 @@ from webapp.audit.service import AuditFilters
 from webapp.audit.vocabulary import ACTIONS, DOMAINS, TARGET_TYPES
 from webapp.web.errors import LunaError
 from webapp.web.negotiation import Mode, respond, response_mode
-from webapp.web.params import Page, Query
+from webapp.web.params import Page, Query, page_url
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -44,14 +43,6 @@ def audit_filters(query: Query) -> AuditFilters:
     )
 
 
-def _audit_url(request: AnyRequest, drop: tuple[str, ...] = ()) -> str:
-    """/audit with the request's non-empty query parameters, less `drop`."""
-    query = urlencode(
-        [(key, value) for key, value in request.query_params.items() if value and key not in drop]
-    )
-    return f"/audit?{query}" if query else "/audit"
-
-
 class AuditController(Controller):
     path = "/audit"
 
@@ -62,7 +53,7 @@ class AuditController(Controller):
         mode = response_mode(request)
         context: dict[str, Any] = {
             "query": {name: request.query_params.get(name, "") for name in FILTERS},
-            "pages_base": _audit_url(request, drop=("page", "page_size")),
+            "pages_base": page_url(request, "/audit", drop=("page", "page_size")),
             "filter_error": None,
             "domains": DOMAINS,
             "actions": ACTIONS,

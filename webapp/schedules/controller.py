@@ -11,7 +11,6 @@ Extensions: `/preview` (a trigger in words and its next fire times), `/{id}/run`
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.params import FromPath
@@ -24,7 +23,7 @@ from webapp.tasks.states import TaskType
 from webapp.web.body import form_field, read_raw_body
 from webapp.web.errors import LunaError
 from webapp.web.negotiation import Mode, redirect, render, respond, response_mode
-from webapp.web.params import Page, Query, parse_id
+from webapp.web.params import Page, Query, page_url, parse_id
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -164,13 +163,6 @@ async def _form_with_error(
     return render(request, template, context, 422)
 
 
-def _schedules_url(request: AnyRequest, drop: tuple[str, ...] = ()) -> str:
-    query = urlencode(
-        [(key, value) for key, value in request.query_params.items() if value and key not in drop]
-    )
-    return f"{PAGE_PATH}?{query}" if query else PAGE_PATH
-
-
 def _filters(query: Query) -> service.ScheduleFilters:
     gte, lt = query.time_range("create_time")
     return service.ScheduleFilters(
@@ -189,7 +181,7 @@ async def _list_page_data(
     mode = response_mode(request)
     context: dict[str, Any] = {
         "query": dict(request.query_params),
-        "pages_base": _schedules_url(request, drop=("page", "page_size")),
+        "pages_base": page_url(request, PAGE_PATH, drop=("page", "page_size")),
         "filter_error": None,
     }
     try:

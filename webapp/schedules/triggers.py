@@ -215,6 +215,10 @@ def first_due(trigger: CronTrigger, baseline: datetime | None, now: datetime) ->
     baseline (the last fire, or the last change) if it is already past — downtime,
     one catch-up run — else the next fire time. `missed_fire`'s rule, and the next
     fire time, in one computation."""
+    # Just after the baseline, not a whole second after: a change at 12:00:59.5
+    # must not lose the 12:01:00 fire when the leader syncs it at 12:01:00.2.
+    # (The trigger rounds up to whole seconds, so a fire at exactly 12:01:00 as
+    # the baseline still finds 12:02 next.)
     after = now if baseline is None else min(baseline + timedelta(microseconds=1), now)
     return trigger.get_next_fire_time(None, after)
 
@@ -233,10 +237,6 @@ def fire_times(
         previous, now = fire, _after(fire)
 
 
-def next_run_time(trigger: dict[str, Any], now: datetime | None = None) -> datetime | None:
-    return cron_trigger(trigger).get_next_fire_time(None, now or datetime.now(UTC))
-
-
 def _after(moment: datetime) -> datetime:
     """The next second after `moment`, as an instant (UTC arithmetic, fold-safe)."""
     return moment.astimezone(UTC) + timedelta(seconds=1)
@@ -245,10 +245,6 @@ def _after(moment: datetime) -> datetime:
 def missed_fire(trigger: CronTrigger, baseline: datetime, now: datetime) -> datetime | None:
     """The first fire time after `baseline` (the last fire, or when the schedule was
     last written) if it is already past: there was downtime, and the leader runs one
-    catch-up. None when nothing was missed."""
-    # Just after the baseline, not a whole second after: a change at 12:00:59.5
-    # must not lose the 12:01:00 fire when the leader syncs it at 12:01:00.2.
-    # (The trigger rounds up to whole seconds, so a fire at exactly 12:01:00 as
-    # the baseline still finds 12:02 next.)
-    first = trigger.get_next_fire_time(None, baseline + timedelta(microseconds=1))
+    catch-up. None when nothing was missed (then `first_due` is the next fire)."""
+    first = first_due(trigger, baseline, now)
     return first if first is not None and first <= now else None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.params import FromPath
@@ -28,7 +27,7 @@ from webapp.tasks.worker import make_work
 from webapp.web.body import check_body, form_field, read_body
 from webapp.web.errors import LunaError
 from webapp.web.negotiation import Mode, redirect, render, respond, response_mode
-from webapp.web.params import Page, Query, parse_id
+from webapp.web.params import Page, Query, page_url, parse_id
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -86,22 +85,14 @@ LAUNCH_FORMS = {
 }
 
 
-def _tasks_url(request: AnyRequest, drop: tuple[str, ...] = ()) -> str:
-    """/tasks with the request's non-empty query parameters, less `drop`."""
-    query = urlencode(
-        [(key, value) for key, value in request.query_params.items() if value and key not in drop]
-    )
-    return f"/tasks?{query}" if query else "/tasks"
-
-
 async def tasks_page_data(request: AnyRequest) -> tuple[dict[str, Any], dict[str, Any], int]:
     """Route 22's data, and for the page its filters, paging and the launch forms."""
     query = Query(request)
     mode = response_mode(request)
     context: dict[str, Any] = {
         "query": dict(request.query_params),
-        "pages_base": _tasks_url(request, drop=("page", "page_size")),
-        "poll_url": _tasks_url(request),
+        "pages_base": page_url(request, "/tasks", drop=("page", "page_size")),
+        "poll_url": page_url(request, "/tasks"),
         "filter_error": None,
     }
     try:

@@ -9,6 +9,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Request
 
@@ -143,3 +144,12 @@ class Query:
     def time_range(self, field: str) -> tuple[datetime | None, datetime | None]:
         """`<field>__gte` (inclusive) and `<field>__lt` (exclusive)."""
         return self.time(f"{field}__gte"), self.time(f"{field}__lt")
+
+
+def page_url(request: Request[Any, Any, Any], path: str, drop: tuple[str, ...] = ()) -> str:
+    """`path` with the request's non-empty query parameters, less `drop` (a list
+    page's own address for its poller, its pagination base without the paging)."""
+    query = urlencode(
+        [(key, value) for key, value in request.query_params.items() if value and key not in drop]
+    )
+    return f"{path}?{query}" if query else path
