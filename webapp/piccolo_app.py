@@ -32,6 +32,7 @@ def _tables() -> list:
         Task,
         TaskError,
         TaskResult,
+        WorkerProcess,
     )
 
     return [
@@ -53,6 +54,7 @@ def _tables() -> list:
         SubtaskResultPart,
         TaskResult,
         NotificationOutbox,
+        WorkerProcess,
         TaskSchedule,
         ScheduleFire,
         AuditEvent,

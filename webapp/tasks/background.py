@@ -14,6 +14,8 @@ import logging
 
 from webapp.notify.senders import CallbackSender
 from webapp.settings import Settings
+from webapp.tasks.processes import ProcessRecord, worker_id
+from webapp.tasks.wakeup import WorkSignal
 from webapp.tasks.worker import Worker, housekeeping
 
 log = logging.getLogger(__name__)
@@ -30,8 +32,17 @@ class BackgroundWork:
         from webapp.notify.dispatcher import Dispatcher
 
         self.stop_event = asyncio.Event()
-        for _ in range(workers):
-            self.tasks.append(asyncio.create_task(Worker(self.settings).run(self.stop_event)))
+        if workers:
+            # One record, one listening connection per process, whatever its workers.
+            record = ProcessRecord(workers, self.settings.worker_heartbeat_seconds)
+            signal = WorkSignal()
+            self.tasks.append(asyncio.create_task(record.run(self.stop_event)))
+            self.tasks.append(asyncio.create_task(signal.listen(self.stop_event)))
+            for n in range(workers):
+                worker = Worker(
+                    self.settings, worker_id=worker_id(record.process_id, n), signal=signal
+                )
+                self.tasks.append(asyncio.create_task(worker.run(self.stop_event)))
         if workers or dispatch:
             self.tasks.append(asyncio.create_task(housekeeping(self.settings, self.stop_event)))
         if self.settings.scheduler_enabled:

@@ -5,6 +5,10 @@ For every face in the filters that lacks the target (or every face, with
 extraction backend computes the target, and the result is stored beside what
 the face already has: a descriptor row of the backend's version, or a
 face_attribute row with basic attributes.
+
+A face without a sample is skipped (counted, not an error); the filter
+`has_sample: true` (an extension) leaves such faces out of the task altogether.
+`options.max_failures` (an extension) stops the task after that many failures.
 """
 
 from __future__ import annotations
@@ -13,7 +17,16 @@ import asyncio
 import json
 from typing import Any
 
-from webapp.tasks.work import Applied, Filters, ResultPart, Work, range_clause, uuid_ranges
+from webapp.tasks.work import (
+    Applied,
+    Counts,
+    Failure,
+    Filters,
+    ResultPart,
+    Work,
+    range_clause,
+    uuid_ranges,
+)
 
 
 class ExtractWork(Work):
@@ -36,6 +49,11 @@ class ExtractWork(Work):
         return bool(self.options.get("missing", True))
 
     @property
+    def max_failures(self) -> int | None:
+        value = self.options.get("max_failures")
+        return None if value is None else int(value)
+
+    @property
     def descriptor_version(self) -> int:
         return int(self.options.get("descriptor_version") or self.backend.descriptor_version)
 
@@ -47,6 +65,8 @@ class ExtractWork(Work):
             where.add("f.face_id >= {}::uuid", f["face_id__gte"])
         if f.get("face_id__lt"):
             where.add("f.face_id < {}::uuid", f["face_id__lt"])
+        if f.get("has_sample"):
+            where.add("EXISTS (SELECT 1 FROM sample p WHERE p.face_id = f.face_id)")
         if self.missing_only and self.target == "face_descriptor":
             where.add(
                 "NOT EXISTS (SELECT 1 FROM descriptor d WHERE d.face_id = f.face_id "
@@ -63,7 +83,8 @@ class ExtractWork(Work):
     async def plan(self, conn: Any) -> list[dict[str, Any]]:
         where = self.where()
         count = await conn.fetchval(f"SELECT count(*) FROM face f WHERE {where.sql()}", *where.args)
-        return uuid_ranges(int(count), self.subtask_size)
+        self.planned = int(count)
+        return uuid_ranges(self.planned, self.subtask_size)
 
     async def fetch(self, conn: Any, subtask: dict[str, Any], cursor: Any) -> Any | None:
         where = self.where()
@@ -95,12 +116,16 @@ class ExtractWork(Work):
         for row in batch:
             face_id = row["face_id"]
             if row["image"] is None:
-                applied.errors.append(("SAMPLE_NOT_FOUND", {"face_id": face_id}))
+                applied.skipped += 1  # nothing to extract from: not a failure
                 continue
             extracted = next(results)
             if extracted.error:
-                applied.errors.append(
-                    ("EXTRACTION_FAILED", {"face_id": face_id, "reason": extracted.error})
+                applied.failures.append(
+                    Failure(
+                        "EXTRACTION_FAILED",
+                        str(face_id),
+                        {"face_id": face_id, "reason": extracted.error},
+                    )
                 )
             elif self.target == "face_descriptor":
                 descriptors.append((face_id, self.descriptor_version, extracted.descriptor))
@@ -126,11 +151,12 @@ class ExtractWork(Work):
             )
         return applied
 
-    def summary(self, handled: int, failed: int) -> tuple[dict[str, Any], str | None]:
+    def summary(self, counts: Counts) -> tuple[dict[str, Any], str | None]:
         result: dict[str, Any] = {
             "extraction_target": self.target,
-            "extracted_count": handled,
-            "failed_count": failed,
+            "extracted_count": counts.handled,
+            "skipped_count": counts.skipped,
+            "failed_count": counts.failed,
         }
         if self.target == "face_descriptor":
             result["descriptor_version"] = self.descriptor_version

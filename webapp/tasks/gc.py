@@ -12,6 +12,7 @@ from typing import Any
 
 from webapp.tasks.work import (
     Applied,
+    Counts,
     Filters,
     ResultPart,
     Work,
@@ -45,12 +46,23 @@ class GcWork(Work):
         """The target's own filters (everything but the id range)."""
         raise NotImplementedError
 
-    async def plan(self, conn: Any) -> list[dict[str, Any]]:
+    @property
+    def across_accounts(self) -> bool:
+        """Whether the GC removes in every account (no account filter): the pages
+        ask for confirmation with a preview's count first."""
+        return not self.filters.get("account_id")
+
+    async def count(self, conn: Any) -> int:
+        """The rows the filters match now (what a run would remove)."""
         where = self.where()
         count = await conn.fetchval(
             f"SELECT count(*) FROM {self.table} WHERE {where.sql()}", *where.args
         )
-        return uuid_ranges(int(count), self.subtask_size)
+        return int(count)
+
+    async def plan(self, conn: Any) -> list[dict[str, Any]]:
+        self.planned = await self.count(conn)
+        return uuid_ranges(self.planned, self.subtask_size)
 
     async def fetch(self, conn: Any, subtask: dict[str, Any], cursor: Any) -> Any | None:
         """The batch is an id interval: (cursor, upper bound of the next n rows].
@@ -100,7 +112,8 @@ class GcWork(Work):
     async def before_delete(self, conn: Any, where: Filters) -> None:
         """Removals that must happen first (samples of events), given the batch's rows."""
 
-    def summary(self, handled: int, failed: int) -> tuple[dict[str, Any], str | None]:
+    def summary(self, counts: Counts) -> tuple[dict[str, Any], str | None]:
+        handled = counts.handled
         result: dict[str, Any] = {
             "target": self.content["target"],
             "dry_run": self.dry_run,
@@ -130,10 +143,11 @@ class FaceDescriptorsGc(GcWork):
     async def plan(self, conn: Any) -> list[dict[str, Any]]:
         where = self.where()
         row = await conn.fetchrow(
-            f"SELECT min(descriptor_id) AS low, max(descriptor_id) AS high FROM descriptor "
-            f"WHERE {where.sql()}",
+            f"SELECT min(descriptor_id) AS low, max(descriptor_id) AS high, count(*) AS n "
+            f"FROM descriptor WHERE {where.sql()}",
             *where.args,
         )
+        self.planned = int(row["n"])
         return int_ranges(row["low"], row["high"], self.subtask_size)
 
 

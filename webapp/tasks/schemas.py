@@ -36,6 +36,7 @@ GC_TARGETS: dict[str, dict[str, Any]] = {
 """Each GC target and the filters it takes (only these)."""
 
 EXTRACTION_TARGETS = ("face_descriptor", "basic_attributes")
+MAX_FAILURES = 2**31 - 1
 
 
 def _filters(spec: dict[str, Any]) -> dict[str, Any]:
@@ -107,6 +108,11 @@ def additional_extract_schema() -> dict[str, Any]:
                     "account_id": UUID,
                     "face_id__lt": UUID,
                     "face_id__gte": UUID,
+                    "has_sample": {
+                        "type": "boolean",
+                        "description": "Extension: true leaves out the faces that have no "
+                        "sample (by default they are counted as skipped).",
+                    },
                 },
                 "required": ["objects_type"],
                 "additionalProperties": False,
@@ -117,6 +123,13 @@ def additional_extract_schema() -> dict[str, Any]:
                 "properties": {
                     "missing": {"type": "boolean"},
                     "descriptor_version": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    "max_failures": {
+                        "type": ["integer", "null"],
+                        "minimum": 1,
+                        "maximum": MAX_FAILURES,
+                        "description": "Extension: stop the task, failed, once this many "
+                        "faces failed to extract (default null: never stop).",
+                    },
                 },
                 "additionalProperties": False,
             },

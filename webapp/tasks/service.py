@@ -14,6 +14,7 @@ from webapp import audit, db
 from webapp.notify import outbox
 from webapp.notify.policy import keep_secrets, mask, normalise
 from webapp.tasks.states import CANCELLABLE, Status, TaskType
+from webapp.tasks.wakeup import announce
 from webapp.tasks.work import Filters, Work
 from webapp.web.errors import LunaError
 from webapp.web.params import Page
@@ -157,8 +158,10 @@ async def insert_task(
     # in the order of their ranges.
     task_id = await conn.fetchval(
         "WITH new_task AS (INSERT INTO task (task_type, content, description, account_id,"
-        " notification_policy, result_storage_policy, schedule_id, count_task_parts_all)"
-        " VALUES ($1, $2::jsonb, $3, $4::uuid, $5::jsonb, $6::jsonb, $7, $8) RETURNING task_id),"
+        " notification_policy, result_storage_policy, schedule_id, count_task_parts_all,"
+        " objects_planned)"
+        " VALUES ($1, $2::jsonb, $3, $4::uuid, $5::jsonb, $6::jsonb, $7, $8, $10)"
+        " RETURNING task_id),"
         " parts AS (INSERT INTO subtask (task_id, content) SELECT new_task.task_id, part.content"
         " FROM new_task, unnest($9::jsonb[]) WITH ORDINALITY AS part(content, n) ORDER BY part.n)"
         " SELECT task_id FROM new_task",
@@ -171,7 +174,9 @@ async def insert_task(
         schedule_id,
         len(ranges),
         [json.dumps(part) for part in ranges],
+        work.planned,
     )
+    await announce(conn)  # idle workers wake when this transaction commits
     return int(task_id)
 
 
@@ -206,10 +211,14 @@ async def find_task(task_id: int) -> dict[str, Any] | None:
 
 
 async def cancel_task(task_id: int) -> None:
-    """Cancel: pending subtasks at once, running ones at their next batch."""
+    """Cancel: every open subtask ends cancelled at once; a worker holding one
+    stops at its next batch."""
     async with db.connection() as conn, conn.transaction():
+        # NO KEY UPDATE, as every writer of a task row takes it: a worker's batch
+        # (which references the task from its error rows) is not blocked, so it
+        # commits and lets go of the subtask this cancel then ends.
         row = await conn.fetchrow(
-            "SELECT task_status FROM task WHERE task_id = $1 FOR UPDATE", task_id
+            "SELECT task_status FROM task WHERE task_id = $1 FOR NO KEY UPDATE", task_id
         )
         if row is None:
             raise LunaError("TASK_NOT_FOUND", task_id=task_id)
@@ -220,9 +229,12 @@ async def cancel_task(task_id: int) -> None:
             "WHERE task_id = $1 RETURNING *",
             task_id,
         )
+        # Every open subtask ends now, the running ones too: a worker in the middle of
+        # one finds it cancelled at its next batch (whose writes roll back), and one
+        # that crashed leaves nothing in progress behind.
         pending = await conn.fetch(
             "UPDATE subtask SET subtask_status = 2, end_time = now() "
-            "WHERE task_id = $1 AND subtask_status = 0 RETURNING subtask_id",
+            "WHERE task_id = $1 AND subtask_status IN (0, 1) RETURNING subtask_id",
             task_id,
         )
         await outbox.enqueue_task_event(conn, task)

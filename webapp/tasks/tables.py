@@ -1,5 +1,6 @@
-"""Tasks and what they produce. The schema is the SQL migration
-piccolo_migrations/luna_admin_2026_11_28t0002_tasks.py; these mirror it."""
+"""Tasks and what they produce. The schema is the SQL migrations
+piccolo_migrations/luna_admin_2026_11_28t0002_tasks.py and
+luna_admin_2026_12_03t0401_task_outcomes.py; these mirror them."""
 
 from piccolo.columns import (
     JSONB,
@@ -32,7 +33,9 @@ class Task(Table, tablename="task"):
     result_id = UUID(null=True, default=None)
     count_task_parts_done = Integer(default=0)
     count_task_parts_all = Integer(default=0)
+    objects_planned = BigInt(null=True, default=None)
     create_time = Timestamptz()
+    start_time = Timestamptz(null=True, default=None)
     end_time = Timestamptz(null=True, default=None)
     last_update_time = Timestamptz()
 
@@ -90,3 +93,12 @@ class NotificationOutbox(Table, tablename="notification_outbox"):
     delivered_time = Timestamptz(null=True, default=None)
     failed = Boolean(default=False)
     create_time = Timestamptz()
+
+
+class WorkerProcess(Table, tablename="worker_process"):
+    process_id = Varchar(length=90, primary_key=True)
+    host = Text()
+    pid = Integer()
+    workers = Integer()
+    start_time = Timestamptz()
+    heartbeat_time = Timestamptz()

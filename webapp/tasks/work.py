@@ -23,6 +23,17 @@ UUID_SPACE = 1 << 128
 MAX_UUID_SUBTASKS = 64
 
 
+@dataclass(frozen=True)
+class Failure:
+    """One object that could not be handled."""
+
+    kind: str
+    """The error's name in the catalogue (webapp/web/errors.py)."""
+    object_id: str
+    params: dict[str, Any]
+    """What fills the kind's detail template."""
+
+
 @dataclass
 class Applied:
     """What one batch did."""
@@ -31,7 +42,9 @@ class Applied:
     handled: int = 0
     ids: list[str] | None = None
     """The handled ids for the result, when `apply` did not store them itself."""
-    errors: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    skipped: int = 0
+    """Objects there was nothing to do for (a face without a sample): not failures."""
+    failures: list[Failure] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -40,7 +53,6 @@ class ResultPart:
 
     subtask_id: int
     seq: int
-    """(error kind name from the catalogue, its parameters), one per failed object."""
 
 
 class Work(abc.ABC):
@@ -49,13 +61,23 @@ class Work(abc.ABC):
         self.batch_size = batch_size
         self.subtask_size = subtask_size
 
+    planned: int | None = None
+    """How many objects `plan` expects (an estimate: rows may come and go before
+    the workers reach them); the progress bar counts against it."""
+
     @property
     def stores_ids(self) -> bool:
         return True
 
+    @property
+    def max_failures(self) -> int | None:
+        """Stop the task after this many failed objects (None: never)."""
+        return None
+
     @abc.abstractmethod
     async def plan(self, conn: Any) -> list[dict[str, Any]]:
-        """Subtask contents: `{"id_gte": ..., "id_lt": ...}` ranges covering the work."""
+        """Subtask contents: `{"id_gte": ..., "id_lt": ...}` ranges covering the work;
+        sets `planned`."""
 
     @abc.abstractmethod
     async def fetch(self, conn: Any, subtask: dict[str, Any], cursor: Any) -> Any | None:
@@ -69,9 +91,36 @@ class Work(abc.ABC):
         """Write the batch, in the transaction of the batch."""
 
     @abc.abstractmethod
-    def summary(self, handled: int, failed: int) -> tuple[dict[str, Any], str | None]:
+    def summary(self, counts: Counts) -> tuple[dict[str, Any], str | None]:
         """The task result from all subtasks' counts, and the key under which the
         handled ids are added to it (None: ids are not kept)."""
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Objects handled, skipped and failed (a subtask's, or a task's summed)."""
+
+    handled: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+    @classmethod
+    def of(cls, progress: dict[str, Any]) -> Counts:
+        return cls(
+            int(progress.get("handled") or 0),
+            int(progress.get("skipped") or 0),
+            int(progress.get("failed") or 0),
+        )
+
+    @property
+    def seen(self) -> int:
+        """Every object looked at: the progress bar's value."""
+        return self.handled + self.skipped + self.failed
+
+    @property
+    def nothing_succeeded(self) -> bool:
+        """No object handled and at least one failed: the task or subtask failed."""
+        return self.handled == 0 and self.failed > 0
 
 
 def uuid_ranges(estimated: int, subtask_size: int) -> list[dict[str, Any]]:

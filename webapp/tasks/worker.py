@@ -9,8 +9,12 @@
 - **Heartbeat** while a subtask is held; the **reaper** (any process) returns
   subtasks whose heartbeat stopped to the queue and finishes tasks whose last
   finisher died.
-- A subtask that fails records a task error; the task goes on, and fails only
-  when every subtask failed.
+- **Outcomes.** Objects are handled, skipped (nothing to do) or failed; failures
+  are grouped into one task error per subtask and code (webapp/tasks/task_errors.py).
+  A subtask, or a task, in which nothing succeeded and something failed ends
+  failed; a task whose failures reach its `max_failures` stops, failed.
+- **Idle** workers wait for a notification (webapp/tasks/wakeup.py), with a slow
+  poll as the fallback.
 """
 
 from __future__ import annotations
@@ -19,8 +23,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
-import socket
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -28,9 +30,11 @@ from typing import Any
 from webapp import db
 from webapp.notify import outbox
 from webapp.settings import Settings
+from webapp.tasks import processes, task_errors
 from webapp.tasks.states import Status, TaskType
-from webapp.tasks.work import Applied, ResultPart, Work
-from webapp.web.errors import BY_NAME, LunaError
+from webapp.tasks.wakeup import WorkSignal, announce
+from webapp.tasks.work import Applied, Counts, ResultPart, Work
+from webapp.web.errors import LunaError
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +62,16 @@ class SubtaskLost(Exception):
 
 
 class SubtaskCancelled(Exception):
-    """The task was cancelled; the subtask is marked cancelled."""
+    """The task was cancelled (or stopped): the subtask ends cancelled."""
+
+
+class FailureLimitReached(Exception):
+    """The task's failures reached its `max_failures`: it stops, failed."""
+
+    def __init__(self, failed: int, limit: int) -> None:
+        super().__init__(f"{failed} failures, limit {limit}")
+        self.failed = failed
+        self.limit = limit
 
 
 def make_work(task_type: int, content: dict[str, Any], settings: Settings) -> Work:
@@ -79,7 +92,7 @@ def make_work(task_type: int, content: dict[str, Any], settings: Settings) -> Wo
 
 
 def new_worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    return processes.worker_id(processes.new_process_id(), 0)
 
 
 class Worker:
@@ -88,24 +101,29 @@ class Worker:
         settings: Settings,
         worker_id: str | None = None,
         work_factory: Callable[[int, dict[str, Any], Settings], Work] = make_work,
+        signal: WorkSignal | None = None,
     ) -> None:
         self.settings = settings
         self.worker_id = worker_id or new_worker_id()
         self.work_factory = work_factory
+        self.signal = signal or WorkSignal()
 
     # ---------------------------------------------------------------- loop
 
-    async def run(self, stop: asyncio.Event, idle_seconds: float = 0.2) -> None:
+    async def run(self, stop: asyncio.Event, idle_seconds: float | None = None) -> None:
+        """Claim and run subtasks until `stop`; idle, wait for a wake-up (or the
+        fallback poll, WORKER_IDLE_POLL_SECONDS)."""
+        poll = self.settings.worker_idle_poll_seconds if idle_seconds is None else idle_seconds
         log.info("worker %s started", self.worker_id)
         while not stop.is_set():
+            seen = self.signal.mark()
             try:
                 busy = await self.run_one()
             except Exception:
                 log.exception("worker %s: unexpected error", self.worker_id)
                 busy = False
             if not busy:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), idle_seconds)
+                await self.signal.wait(stop, poll, seen)
         log.info("worker %s stopped", self.worker_id)
 
     async def run_one(self) -> bool:
@@ -119,16 +137,24 @@ class Worker:
         work = self.work_factory(task["task_type"], content, self.settings)
         heartbeat = asyncio.create_task(self._heartbeat(subtask_id))
         try:
-            await self._run_batches(
-                work, subtask_id, json.loads(claimed["content"]), json.loads(claimed["progress"])
+            progress = await self._run_batches(
+                work,
+                task_id,
+                subtask_id,
+                json.loads(claimed["content"]),
+                json.loads(claimed["progress"]),
             )
-            await self._finish_subtask(task_id, subtask_id, Status.DONE)
+            counts = Counts.of(progress)
+            status = Status.FAILED if counts.nothing_succeeded else Status.DONE
+            await self._finish_subtask(task_id, subtask_id, status)
         except SubtaskLost:
             log.warning(
                 "subtask %s of task %s was taken away from %s", subtask_id, task_id, self.worker_id
             )
         except SubtaskCancelled:
             await self._cancelled(task_id, subtask_id)
+        except FailureLimitReached as limit:
+            await self._stop_task_at_limit(task_id, subtask_id, limit)
         except Exception as exc:
             log.exception("subtask %s of task %s failed", subtask_id, task_id)
             await self._fail_subtask(task_id, subtask_id, exc)
@@ -141,14 +167,20 @@ class Worker:
     # ------------------------------------------------------------- batches
 
     async def _run_batches(
-        self, work: Work, subtask_id: int, subtask: dict[str, Any], progress: dict[str, Any]
-    ) -> None:
+        self,
+        work: Work,
+        task_id: int,
+        subtask_id: int,
+        subtask: dict[str, Any],
+        progress: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Every batch of the subtask; its progress at the end."""
         cursor = progress.get("cursor")
         while True:
             async with db.connection() as conn:
                 batch = await work.fetch(conn, subtask, cursor)
             if batch is None:
-                return
+                return progress
             computed = await work.compute(batch)
             async with db.connection() as conn, conn.transaction():
                 await self._check_ownership(conn, subtask_id)
@@ -156,23 +188,40 @@ class Worker:
                 applied = await work.apply(conn, batch, computed, part)
                 progress = await self._record_batch(conn, work, subtask_id, progress, applied)
             cursor = applied.cursor
+            if applied.failures and work.max_failures is not None:
+                await self._check_failure_limit(task_id, work.max_failures)
 
     async def _check_ownership(self, conn: Any, subtask_id: int) -> None:
         row = await conn.fetchrow(OWNERSHIP_SQL, subtask_id, self.worker_id)
-        if row is None or row["subtask_status"] != Status.IN_PROGRESS:
+        if row is None:
             raise SubtaskLost
-        if row["task_status"] == Status.CANCELLED:
-            raise SubtaskCancelled  # the transaction rolls back: this batch is not applied
+        if row["subtask_status"] == Status.CANCELLED or Status(row["task_status"]).terminal:
+            # Cancelled (or stopped at its failure limit) while this batch ran: the
+            # transaction rolls back, this batch is not applied.
+            raise SubtaskCancelled
+        if row["subtask_status"] != Status.IN_PROGRESS:
+            raise SubtaskLost
+
+    async def _check_failure_limit(self, task_id: int, limit: int) -> None:
+        failed = await db.fetchrow(
+            "SELECT coalesce(sum((progress->>'failed')::bigint), 0) AS n FROM subtask "
+            "WHERE task_id = $1",
+            task_id,
+        )
+        if failed is not None and int(failed["n"]) >= limit:
+            raise FailureLimitReached(int(failed["n"]), limit)
 
     async def _record_batch(
         self, conn: Any, work: Work, subtask_id: int, progress: dict[str, Any], applied: Applied
     ) -> dict[str, Any]:
         seq = int(progress.get("batches", 0))
+        before = Counts.of(progress)
         progress = {
             "cursor": applied.cursor,
             "batches": seq + 1,
-            "handled": int(progress.get("handled", 0)) + applied.handled,
-            "failed": int(progress.get("failed", 0)) + len(applied.errors),
+            "handled": before.handled + applied.handled,
+            "skipped": before.skipped + applied.skipped,
+            "failed": before.failed + len(applied.failures),
         }
         await conn.execute(
             "UPDATE subtask SET progress = $2::jsonb, heartbeat_time = now() WHERE subtask_id = $1",
@@ -188,20 +237,8 @@ class Worker:
                 applied.handled,
                 applied.ids,
             )
-        if applied.errors:
-            await conn.executemany(
-                "INSERT INTO task_error (task_id, subtask_id, error_code, description, detail) "
-                "SELECT task_id, $1, $2, $3, $4 FROM subtask WHERE subtask_id = $1",
-                [
-                    (
-                        subtask_id,
-                        BY_NAME[name].code,
-                        BY_NAME[name].desc,
-                        BY_NAME[name].detail.format(**params),
-                    )
-                    for name, params in applied.errors
-                ],
-            )
+        if applied.failures:
+            await task_errors.record(conn, subtask_id, applied.failures)
         return progress
 
     async def _heartbeat(self, subtask_id: int) -> None:
@@ -219,7 +256,7 @@ class Worker:
     async def _started(self, task_id: int, subtask_id: int) -> Any:
         async with db.connection() as conn, conn.transaction():
             task = await conn.fetchrow(
-                "UPDATE task SET task_status = 1, last_update_time = now() "
+                "UPDATE task SET task_status = 1, start_time = now(), last_update_time = now() "
                 "WHERE task_id = $1 AND task_status = 0 RETURNING *",
                 task_id,
             )
@@ -232,8 +269,9 @@ class Worker:
 
     async def _finish_subtask(self, task_id: int, subtask_id: int, status: Status) -> None:
         async with db.connection() as conn, conn.transaction():
-            if status == Status.DONE:
-                await self._check_ownership(conn, subtask_id)
+            # The task first, then the subtask: the order a cancel takes them in.
+            await conn.execute("SELECT 1 FROM task WHERE task_id = $1 FOR NO KEY UPDATE", task_id)
+            await self._check_ownership(conn, subtask_id)
             done = await conn.fetchval(
                 "UPDATE subtask SET subtask_status = $3, end_time = now() "
                 "WHERE subtask_id = $1 AND worker_id = $2 AND subtask_status = 1 RETURNING 1",
@@ -252,6 +290,8 @@ class Worker:
         await finish_task_if_complete(self.settings, task_id)
 
     async def _cancelled(self, task_id: int, subtask_id: int) -> None:
+        """The cancel normally marked the subtask already (webapp.tasks.service
+        .cancel_task ends every open subtask); this covers a task stopped otherwise."""
         async with db.connection() as conn, conn.transaction():
             marked = await conn.fetchval(
                 "UPDATE subtask SET subtask_status = 2, end_time = now() "
@@ -266,18 +306,60 @@ class Worker:
 
     async def _fail_subtask(self, task_id: int, subtask_id: int, exc: Exception) -> None:
         reason = exc.detail if isinstance(exc, LunaError) else f"{type(exc).__name__}: {exc}"
-        kind = BY_NAME["SUBTASK_FAILED"]
-        with contextlib.suppress(SubtaskLost):
-            await db.fetch(
-                "INSERT INTO task_error (task_id, subtask_id, error_code, description, detail) "
-                "VALUES ($1, $2, $3, $4, $5)",
+        with contextlib.suppress(SubtaskLost, SubtaskCancelled):
+            async with db.connection() as conn:
+                await task_errors.record_one(
+                    conn, task_id, subtask_id, "SUBTASK_FAILED", reason=reason
+                )
+            await self._finish_subtask(task_id, subtask_id, Status.FAILED)
+
+    async def _stop_task_at_limit(
+        self, task_id: int, subtask_id: int, limit: FailureLimitReached
+    ) -> None:
+        """The failures reached `max_failures`: this subtask and the task end failed,
+        every other open subtask cancelled (a worker holding one stops at its next batch)."""
+        async with db.connection() as conn, conn.transaction():
+            task = await conn.fetchrow(
+                "SELECT * FROM task WHERE task_id = $1 FOR NO KEY UPDATE", task_id
+            )
+            if task is None or Status(task["task_status"]).terminal:
+                return  # another worker stopped it first, or it was cancelled
+            await conn.execute(
+                "UPDATE subtask SET subtask_status = 3, end_time = now() "
+                "WHERE subtask_id = $1 AND subtask_status = 1",
+                subtask_id,
+            )
+            others = await conn.fetch(
+                "UPDATE subtask SET subtask_status = 2, end_time = now() "
+                "WHERE task_id = $1 AND subtask_status IN (0, 1) RETURNING subtask_id",
+                task_id,
+            )
+            await task_errors.record_one(
+                conn,
                 task_id,
                 subtask_id,
-                kind.code,
-                kind.desc,
-                reason[:2000],
+                "TASK_FAILURE_LIMIT",
+                failed=limit.failed,
+                limit=limit.limit,
             )
-            await self._finish_subtask(task_id, subtask_id, Status.FAILED)
+            task = await conn.fetchrow(
+                "UPDATE task SET task_status = 3, end_time = now(), last_update_time = now(), "
+                "count_task_parts_done = count_task_parts_done + 1 "
+                "WHERE task_id = $1 RETURNING *",
+                task_id,
+            )
+            await outbox.enqueue_subtask_event(conn, task, subtask_id, Status.FAILED)
+            for row in others:
+                await outbox.enqueue_subtask_event(conn, task, row["subtask_id"], Status.CANCELLED)
+            await outbox.enqueue_task_event(
+                conn, task, error=f"stopped after {limit.failed} failures"
+            )
+        log.warning(
+            "task %s stopped: %s failures reached its limit of %s",
+            task_id,
+            limit.failed,
+            limit.limit,
+        )
 
 
 async def finish_task_if_complete(settings: Settings, task_id: int) -> None:
@@ -303,6 +385,7 @@ async def finish_task_if_complete(settings: Settings, task_id: int) -> None:
         )
         if counts.get(Status.PENDING) or counts.get(Status.IN_PROGRESS):
             return
+        totals = await task_counts(conn, task_id)
         if task["task_status"] != Status.COLLECTING_RESULTS:
             task = await conn.fetchrow(
                 "UPDATE task SET task_status = 4, last_update_time = now() WHERE task_id = $1 "
@@ -310,16 +393,22 @@ async def finish_task_if_complete(settings: Settings, task_id: int) -> None:
                 task_id,
             )
             await outbox.enqueue_task_event(conn, task)
-        if counts.get(Status.FAILED, 0) == sum(counts.values()):
+        every_subtask_failed = counts.get(Status.FAILED, 0) == sum(counts.values())
+        if every_subtask_failed or totals.nothing_succeeded:
+            reason = (
+                "every subtask failed"
+                if every_subtask_failed
+                else f"no object succeeded, {totals.failed} failed"
+            )
             task = await conn.fetchrow(
                 "UPDATE task SET task_status = 3, end_time = now(), last_update_time = now() "
                 "WHERE task_id = $1 RETURNING *",
                 task_id,
             )
-            await outbox.enqueue_task_event(conn, task, error="every subtask failed")
-            log.warning("task %s failed: every subtask failed", task_id)
+            await outbox.enqueue_task_event(conn, task, error=reason)
+            log.warning("task %s failed: %s", task_id, reason)
             return
-        result_id = await _store_result(conn, settings, task)
+        result_id = await _store_result(conn, settings, task, totals)
         task = await conn.fetchrow(
             "UPDATE task SET task_status = 5, result_id = $2, end_time = clock_timestamp(), "
             "last_update_time = now() WHERE task_id = $1 RETURNING *",
@@ -336,20 +425,28 @@ MAX_RESULT_IDS = 1_000_000
 (a jsonb value is limited to 256 MiB, about 6.7 million uuids)."""
 
 
-async def _store_result(conn: Any, settings: Settings, task: Any) -> uuid.UUID | None:
+async def task_counts(conn: Any, task_id: int) -> Counts:
+    """The task's objects handled, skipped and failed, summed over its subtasks."""
+    row = await conn.fetchrow(
+        "SELECT coalesce(sum((progress->>'handled')::bigint), 0) AS handled, "
+        "coalesce(sum((progress->>'skipped')::bigint), 0) AS skipped, "
+        "coalesce(sum((progress->>'failed')::bigint), 0) AS failed "
+        "FROM subtask WHERE task_id = $1",
+        task_id,
+    )
+    return Counts(int(row["handled"]), int(row["skipped"]), int(row["failed"]))
+
+
+async def _store_result(
+    conn: Any, settings: Settings, task: Any, totals: Counts
+) -> uuid.UUID | None:
     """The result, assembled by PostgreSQL from the batches' parts (ids never load here)."""
     content = json.loads(task["content"])
     work = make_work(task["task_type"], content, settings)
     if task["task_type"] == TaskType.GC and not work.stores_ids:
         return None  # store_results false: the counts are in the subtasks
-    totals = await conn.fetchrow(
-        "SELECT coalesce(sum((progress->>'handled')::bigint), 0) AS handled, "
-        "coalesce(sum((progress->>'failed')::bigint), 0) AS failed "
-        "FROM subtask WHERE task_id = $1",
-        task["task_id"],
-    )
-    handled = int(totals["handled"])
-    summary, ids_key = work.summary(handled, int(totals["failed"]))
+    handled = totals.handled
+    summary, ids_key = work.summary(totals)
     if ids_key and handled > MAX_RESULT_IDS:
         summary[f"{ids_key}_omitted"] = handled - MAX_RESULT_IDS
     ttl = (json.loads(task["result_storage_policy"]) or {}).get("ttl")
@@ -386,9 +483,11 @@ async def reap(settings: Settings) -> int:
             "worker_id = NULL, end_time = CASE WHEN t.task_status = 2 THEN now() END "
             "FROM task t WHERE t.task_id = s.task_id AND s.subtask_status = 1 "
             "AND s.heartbeat_time < now() - make_interval(secs => $1) "
-            "RETURNING s.subtask_id, s.task_id, s.worker_id",
+            "RETURNING s.subtask_id, s.task_id, s.worker_id, s.subtask_status",
             dead_after,
         )
+        if any(row["subtask_status"] == Status.PENDING for row in returned):
+            await announce(conn)
     for row in returned:
         log.warning(
             "subtask %s of task %s: worker stopped heartbeating, returned to the queue",
@@ -417,6 +516,7 @@ async def housekeeping(settings: Settings, stop: asyncio.Event, every: float = 5
     while not stop.is_set():
         try:
             await reap(settings)
+            await processes.forget_silent(settings.worker_dead_after_seconds)
             await delete_expired_results()
             async with db.connection() as conn:
                 await outbox.purge_finished(conn)

@@ -317,6 +317,15 @@ _KINDS = [
         "the schedule's previous task is unfinished. The skip is recorded in its history.",
     ),
     ErrorKind(
+        29320,
+        "TASK_FAILURE_LIMIT",
+        500,
+        "Task stopped at its failure limit",
+        "The task stopped after {failed} failures (max_failures {limit})",
+        "A task error: the task's failures reached `options.max_failures` (an extension); "
+        "it ended failed and its unfinished subtasks were cancelled.",
+    ),
+    ErrorKind(
         29120,
         "SETTING_NOT_FOUND",
         404,
