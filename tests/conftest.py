@@ -44,6 +44,7 @@ TABLES = [
     "task_error",
     "subtask",
     "task",
+    "worker_process",
     "sample",
     "event",
     "descriptor",

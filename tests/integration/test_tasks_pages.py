@@ -130,7 +130,7 @@ async def test_the_gc_form_creates_the_task_the_json_api_creates(client):
     shown = await client.get(response.headers["location"], headers=HTML)
     assert f"Task {from_form['task_id']} started" in shown.text
     again = await client.get(response.headers["location"], headers=HTML)
-    assert "started" not in again.text
+    assert f"Task {from_form['task_id']} started" not in again.text
 
 
 async def test_unchecked_store_results_and_no_dry_run(client):

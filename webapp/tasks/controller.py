@@ -9,7 +9,7 @@ from litestar import Controller, Request, Response, delete, get, patch, post, pu
 from litestar.params import FromPath
 
 from webapp.notify.policy import NOTIFICATION_POLICY_SCHEMA
-from webapp.tasks import service
+from webapp.tasks import queue, service
 from webapp.tasks.forms import TASK_FIELDS, form_errors, launch_context, typed_form
 from webapp.tasks.schemas import (
     additional_extract_schema,
@@ -108,6 +108,14 @@ async def tasks_page_data(request: AnyRequest) -> tuple[dict[str, Any], dict[str
     if mode is not Mode.JSON:
         context["total"] = await service.count_tasks(filters)
         context.update(launch_context())
+        context["progress"] = await service.task_progress([t["task_id"] for t in tasks])
+        if any(t["task_status"] == Status.PENDING for t in tasks):
+            overview = await queue.overview(_settings(request).worker_dead_after_seconds)
+            context["wait_reasons"] = {
+                t["task_id"]: overview.wait_reason(t["task_id"])
+                for t in tasks
+                if t["task_status"] == Status.PENDING
+            }
     return {"tasks": tasks}, context, 200
 
 
@@ -173,7 +181,7 @@ def _check_backend(work: Any, content: dict[str, Any]) -> None:
         )
 
 
-async def task_page_context(task: dict[str, Any]) -> dict[str, Any]:
+async def task_page_context(task: dict[str, Any], settings: Any) -> dict[str, Any]:
     """What the task page shows besides the task: subtasks, newest errors, the result."""
     tid = task["task_id"]
     subtasks = await service.list_subtasks(tid)
@@ -187,11 +195,15 @@ async def task_page_context(task: dict[str, Any]) -> dict[str, Any]:
     done = task["task_status"] == Status.DONE
     result = await service.result_summary(tid) if done and task["result_id"] else None
     policy = task["notification_policy"] or {}
+    progress = (await service.task_progress([tid]))[tid]
+    wait_reason = None
+    if task["task_status"] == Status.PENDING:
+        wait_reason = (await queue.overview(settings.worker_dead_after_seconds)).wait_reason(tid)
     return {
         "subtasks": subtasks[:SUBTASKS_SHOWN],
         "subtask_count": len(subtasks),
-        "handled": sum(int(s["content"]["progress"].get("handled", 0)) for s in subtasks),
-        "failed": sum(int(s["content"]["progress"].get("failed", 0)) for s in subtasks),
+        "progress": progress,
+        "wait_reason": wait_reason,
         "errors": errors,
         "error_count": error_count,
         "result": result,
@@ -296,7 +308,7 @@ class TaskController(Controller):
         mode = response_mode(request)
         status_code = 200
         if mode is not Mode.JSON:
-            context.update(await task_page_context(task))
+            context.update(await task_page_context(task, _settings(request)))
         if mode is Mode.PARTIAL:
             # The progress poller's answer: subtasks and errors ride along out of
             # band; once the task has ended the poller is told to stop.
@@ -356,7 +368,7 @@ class TaskController(Controller):
             context = {
                 "terminal": Status(task["task_status"]) in TERMINAL,
                 "delete_error": error.detail,
-                **await task_page_context(task),
+                **await task_page_context(task, _settings(request)),
             }
             return render(request, "pages/tasks/detail.html", {"data": task, **context}, 422)
         await service.delete_task(tid)

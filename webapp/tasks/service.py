@@ -15,7 +15,7 @@ from webapp.notify import outbox
 from webapp.notify.policy import keep_secrets, mask, normalise
 from webapp.tasks.states import CANCELLABLE, Status, TaskType
 from webapp.tasks.wakeup import announce
-from webapp.tasks.work import Filters, Work
+from webapp.tasks.work import Counts, Filters, Work
 from webapp.web.errors import LunaError
 from webapp.web.params import Page
 
@@ -394,6 +394,66 @@ async def list_subtasks(task_id: int) -> list[dict[str, Any]]:
         }
         for row in rows
     ]
+
+
+PROGRESS_SQL = f"""
+SELECT t.task_id, t.objects_planned,
+       {db.iso_sql("t.start_time", "start_time")},
+       extract(epoch FROM coalesce(t.end_time, now()) - t.start_time)::float8 AS elapsed,
+       coalesce(sum((s.progress->>'handled')::bigint), 0) AS handled,
+       coalesce(sum((s.progress->>'skipped')::bigint), 0) AS skipped,
+       coalesce(sum((s.progress->>'failed')::bigint), 0) AS failed
+FROM task t LEFT JOIN subtask s ON s.task_id = t.task_id
+WHERE t.task_id = ANY($1::bigint[])
+GROUP BY t.task_id
+"""
+
+
+@dataclass
+class TaskProgress:
+    """Where a task stands in objects: what the list and the task page show."""
+
+    counts: Counts
+    planned: int | None
+    start_time: str | None
+    elapsed: float | None
+    """Seconds from the first claim to the end (or to now, while it runs)."""
+
+    @property
+    def total(self) -> int:
+        """What the bar counts against: the plan, or what was seen when the
+        estimate fell short (rows added after planning)."""
+        return max(self.planned or 0, self.counts.seen)
+
+    @property
+    def percent(self) -> int:
+        return 100 * self.counts.seen // self.total if self.total else 0
+
+    @property
+    def rate(self) -> float | None:
+        """Objects per second so far."""
+        if not self.elapsed or self.elapsed <= 0 or not self.counts.seen:
+            return None
+        return self.counts.seen / self.elapsed
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the rate so far (None before the first batch)."""
+        rate = self.rate
+        return None if rate is None else max(self.total - self.counts.seen, 0) / rate
+
+
+async def task_progress(task_ids: list[int]) -> dict[int, TaskProgress]:
+    rows = await db.fetch(PROGRESS_SQL, task_ids)
+    return {
+        row["task_id"]: TaskProgress(
+            Counts(int(row["handled"]), int(row["skipped"]), int(row["failed"])),
+            row["objects_planned"],
+            row["start_time"],
+            row["elapsed"],
+        )
+        for row in rows
+    }
 
 
 async def delete_expired_results() -> int:

@@ -40,3 +40,11 @@ TYPE_NAMES = {t.value: t.name.lower() for t in TaskType}
 STATUS_NAMES = {s.value: s.name.lower() for s in Status}
 
 RESULT_TTL_DAYS = (1, 2, 3, 4, 5, 6, 7, 14, 30, 60, 90, 180, 365, 730, 1095)
+
+
+def outcome(status: int, failed: int = 0) -> tuple[str, str]:
+    """(css key, words) of a task's or subtask's badge: a done task with failures
+    reads differently from a clean one, and from a failed one."""
+    if status == Status.DONE and failed:
+        return "done-with-failures", "done with failures"
+    return f"status-{status}", STATUS_NAMES.get(status, str(status)).replace("_", " ")

@@ -14,7 +14,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from webapp import __version__
 from webapp.schedules.triggers import zone
 from webapp.settings import ROOT, Settings
-from webapp.tasks.states import STATUS_NAMES, TYPE_NAMES
+from webapp.tasks.states import STATUS_NAMES, TYPE_NAMES, outcome
 from webapp.web.errors import LunaError
 
 
@@ -67,6 +67,32 @@ def zone_time(value: str | None, zone_name: str | None) -> str:
     return moment.strftime("%a %Y-%m-%d %H:%M %Z")
 
 
+def number(value: int | float | None) -> str:
+    """Every count on every page: 1,234,567 (a rate: 1,234.5)."""
+    if value is None:
+        return "—"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.1f}"
+    return f"{int(value):,}"
+
+
+def duration(seconds: float | None) -> str:
+    """4 s, 3 min 20 s, 2 h 05 min, 3 d 4 h: as precise as an operator needs."""
+    if seconds is None:
+        return "—"
+    whole = max(int(round(seconds)), 0)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"
+
+
 def configure_templates(settings: Settings) -> JinjaTemplateEngine:
     engine = JinjaTemplateEngine(directory=ROOT / "templates")
     env = engine.engine
@@ -78,8 +104,11 @@ def configure_templates(settings: Settings) -> JinjaTemplateEngine:
         version=__version__,
         task_types=TYPE_NAMES,
         statuses=STATUS_NAMES,
+        task_outcome=outcome,
     )
     env.filters["short_time"] = short_time
+    env.filters["number"] = number
+    env.filters["duration"] = duration
     env.filters["zone_time"] = zone_time
     env.trim_blocks = True
     env.lstrip_blocks = True
