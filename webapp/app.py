@@ -42,6 +42,7 @@ from webapp.system.metrics import RequestMetrics
 from webapp.system.route_stats import RouteStats
 from webapp.tasks.background import BackgroundWork
 from webapp.tasks.controller import ErrorController, TaskController
+from webapp.tasks.workers_controller import WorkerController
 from webapp.web.auth import admin_guard
 from webapp.web.errors import BY_NAME, CATALOGUE, LunaError, error_body
 from webapp.web.negotiation import Mode, respond, response_mode
@@ -297,6 +298,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ScheduleController,
             TaskController,
             ErrorController,
+            WorkerController,
             AuditController,
             luna_sys_info,
             SettingsController,
@@ -317,6 +319,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             # Before TaskController, as in the API.
             ScheduleController,
             TaskController,
+            WorkerController,
             AuditController,
         ],
         guards=[admin_guard],

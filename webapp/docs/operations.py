@@ -31,6 +31,7 @@ from webapp.system import controller as system_controller
 from webapp.system.settings_catalog import BY_NAME as SETTINGS
 from webapp.tasks.controller import STATUSES, TYPES, ErrorController, TaskController
 from webapp.tasks.schemas import additional_extract_schema, gc_schema
+from webapp.tasks.workers_controller import WorkerController
 from webapp.web.params import MAX_PAGE, UUID_RE
 
 JsonSchema = dict[str, Any]
@@ -482,6 +483,18 @@ declare(
         tag="tasks",
         replies=(ok("Subtasks"),),
         errors=("TASK_NOT_FOUND",),
+    ),
+)
+declare(
+    WorkerController.get_workers,
+    Operation(
+        summary="get workers and queue (extension)",
+        tag="tasks",
+        description="Every process running task workers (host, pid, start, last heartbeat, "
+        "the subtasks it holds) and the queue: pending subtasks per task, in the order "
+        "workers claim them, each with why it waits. The /workers page shows the same.",
+        replies=(ok("Workers"),),
+        page=True,
     ),
 )
 declare(

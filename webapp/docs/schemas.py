@@ -333,6 +333,60 @@ COMPONENTS: dict[str, JsonSchema] = {
         }
     ),
     "Settings": _object({"settings": {"type": "array", "items": ref("Setting")}}),
+    "Workers": _object(
+        {
+            "processes": {
+                "type": "array",
+                "description": "every process running task workers, oldest first",
+                "items": _object(
+                    {
+                        "process_id": {"type": "string", "description": "host:pid:random"},
+                        "host": {"type": "string"},
+                        "pid": {"type": "integer"},
+                        "workers": {"type": "integer", "minimum": 1},
+                        "start_time": TIME,
+                        "heartbeat_time": TIME,
+                        "alive": {
+                            "type": "boolean",
+                            "description": "heartbeat within WORKER_DEAD_AFTER_SECONDS",
+                        },
+                        "holds": {
+                            "type": "array",
+                            "description": "the subtasks its workers hold now",
+                            "items": _object(
+                                {
+                                    "worker_id": {"type": "string"},
+                                    "subtask_id": ID,
+                                    "task_id": ID,
+                                    "since": _nullable(TIME),
+                                }
+                            ),
+                        },
+                    }
+                ),
+            },
+            "queue": {
+                "type": "array",
+                "description": "tasks with pending subtasks, in the order workers take them",
+                "items": _object(
+                    {
+                        "task_id": ID,
+                        "task_type": {"type": "integer"},
+                        "task_status": {"type": "integer", "enum": [0, 1]},
+                        "pending": {"type": "integer", "minimum": 1},
+                        "first_subtask_id": ID,
+                        "create_time": TIME,
+                        "wait_reason": {
+                            "type": ["string", "null"],
+                            "description": "why it waits: 'no worker is running', "
+                            "'behind task 4', ...",
+                        },
+                    }
+                ),
+            },
+            "live_workers": {"type": "integer", "minimum": 0},
+        }
+    ),
     "Config": {
         "type": "object",
         "additionalProperties": {"type": "object"},

@@ -79,9 +79,7 @@ class Overview:
             "processes": [
                 {k: v for k, v in p.items() if k != "heartbeat_age"} for p in self.processes
             ],
-            "queue": [
-                {**q, "wait_reason": self.wait_reason(q["task_id"])} for q in self.queue
-            ],
+            "queue": [{**q, "wait_reason": self.wait_reason(q["task_id"])} for q in self.queue],
             "live_workers": self.live_workers,
         }
 

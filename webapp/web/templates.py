@@ -80,7 +80,7 @@ def duration(seconds: float | None) -> str:
     """4 s, 3 min 20 s, 2 h 05 min, 3 d 4 h: as precise as an operator needs."""
     if seconds is None:
         return "—"
-    whole = max(int(round(seconds)), 0)
+    whole = max(round(seconds), 0)
     days, rest = divmod(whole, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
