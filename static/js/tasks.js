@@ -3,7 +3,7 @@
 //   they are not sent either). Without JavaScript every filter shows, each naming the
 //   targets that take it.
 // - A form with data-confirm asks before it is sent (cancelling a task), and so does
-//   a GC with no filter at all.
+//   a scheduled GC with no filter at all.
 (function () {
   "use strict";
   document.documentElement.classList.add("js");
@@ -31,9 +31,10 @@
   });
 
   // A GC without any filter removes every object of its target: ask first (not for
-  // a preview, which removes nothing).
+  // a preview, which removes nothing). The launch form is not asked here: the server
+  // answers it with a confirmation that states the count (data-server-confirms).
   function unfilteredGcQuestion(form, submitter) {
-    if (!form.matches("form[data-gc-form]")) return null;
+    if (!form.matches("form[data-gc-form]") || form.hasAttribute("data-server-confirms")) return null;
     if (submitter && submitter.name === "content.dry_run") return null;
     var target = form.querySelector("[data-gc-target]").value;
     var filters = form.querySelectorAll("[data-targets] input:not([type=checkbox]):not(:disabled)");

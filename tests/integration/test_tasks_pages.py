@@ -140,6 +140,7 @@ async def test_unchecked_store_results_and_no_dry_run(client):
         for name, value in gc_form({"content.filters.descriptor_version": "56"})
         if (name, value) != ("content.store_results", "true")  # the box left unchecked
     ]
+    form.append(("_confirm_across_accounts", "1"))  # see test_tasks_gc_confirm.py
     response = await post_form(client, "/tasks/gc", csrf, form)
     assert response.status_code == 303, response.text
     created = await task(client, int(response.headers["location"].rsplit("/", 1)[1]))
@@ -149,7 +150,7 @@ async def test_unchecked_store_results_and_no_dry_run(client):
 
 async def test_an_htmx_form_post_is_told_where_to_go(client):
     csrf = await signed_in_csrf(client)
-    form = gc_form({"content.filters.descriptor_version": "56"})
+    form = gc_form({"content.filters.descriptor_version": "56", "_confirm_across_accounts": "1"})
     response = await post_form(client, "/tasks/gc", csrf, form, htmx=True)
     assert response.status_code == 201  # htmx follows HX-Redirect whatever the 2xx
     assert re.fullmatch(r"/tasks/[0-9]+", response.headers["hx-redirect"])

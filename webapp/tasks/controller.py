@@ -9,8 +9,9 @@ from litestar import Controller, Request, Response, delete, get, patch, post, pu
 from litestar.params import FromPath
 
 from webapp.notify.policy import NOTIFICATION_POLICY_SCHEMA
-from webapp.tasks import queue, service
+from webapp.tasks import gc_confirm, queue, service
 from webapp.tasks.forms import TASK_FIELDS, form_errors, launch_context, typed_form
+from webapp.tasks.gc import GcWork
 from webapp.tasks.schemas import (
     additional_extract_schema,
     gc_schema,
@@ -128,6 +129,10 @@ async def _create(
         work = make_work(int(task_type), body["content"], settings)
         if task_type == TaskType.ADDITIONAL_EXTRACT:
             _check_backend(work, body["content"])
+        if isinstance(work, GcWork) and response_mode(request) is not Mode.JSON:
+            stop = await _gc_form_step(request, body, work)
+            if stop is not None:
+                return stop
         task_id = await service.create_task(task_type, body, work)
     except LunaError as error:
         if response_mode(request) is Mode.JSON:
@@ -142,6 +147,26 @@ async def _create(
     )
 
 
+async def _gc_form_step(
+    request: AnyRequest, body: dict[str, Any], work: GcWork
+) -> Response[Any] | None:
+    """The pages' steps before a GC runs (None: run it): back from the confirmation
+    to the form, or the confirmation of a GC across every account."""
+    if await form_field(request, "_back"):
+        return await _launch_form(request, TaskType.GC, {}, 200)
+    if not gc_confirm.needs_confirmation(work):
+        return None
+    if await form_field(request, gc_confirm.CONFIRM_FIELD) == "1":
+        return None
+    context = {
+        "statement": await gc_confirm.statement(work),
+        "fields": gc_confirm.form_fields(body),
+    }
+    if response_mode(request) is Mode.PAGE:
+        return render(request, "pages/tasks/gc_confirm.html", context)
+    return render(request, "partials/tasks/_gc_confirm.html", context)
+
+
 async def _launch_form_with_error(
     request: AnyRequest, task_type: TaskType, error: LunaError
 ) -> Response[Any]:
@@ -150,16 +175,22 @@ async def _launch_form_with_error(
     Nothing was created: validation, planning and the insert all come before or
     inside the one transaction of `service.create_task`.
     """
+    return await _launch_form(request, task_type, form_errors(error, TASK_FIELDS[task_type]), 422)
+
+
+async def _launch_form(
+    request: AnyRequest, task_type: TaskType, errors: dict[str, str], status_code: int
+) -> Response[Any]:
+    """The launch form with the values typed (and `errors` beside their fields)."""
     key, partial = LAUNCH_FORMS[task_type]
     form = await typed_form(request)
-    errors = form_errors(error, TASK_FIELDS[task_type])
     if response_mode(request) is Mode.PAGE:
-        # A plain form post (no JavaScript): the whole tasks page, this form in error.
+        # A plain form post (no JavaScript): the whole tasks page, this form in it.
         data, context, _ = await tasks_page_data(request)
         context.update({f"{key}_form": form, f"{key}_errors": errors})
-        return render(request, "pages/tasks/index.html", {**context, "data": data}, 422)
+        return render(request, "pages/tasks/index.html", {**context, "data": data}, status_code)
     context = {**launch_context(), "form": form, "errors": errors}
-    return render(request, partial, context, 422)
+    return render(request, partial, context, status_code)
 
 
 def _check_backend(work: Any, content: dict[str, Any]) -> None:
@@ -196,6 +227,14 @@ async def task_page_context(task: dict[str, Any], settings: Any) -> dict[str, An
     result = await service.result_summary(tid) if done and task["result_id"] else None
     policy = task["notification_policy"] or {}
     progress = (await service.task_progress([tid]))[tid]
+    run_this = None
+    if task["task_type"] == TaskType.GC and task["content"].get("dry_run") and done:
+        # The preview's page offers to run the same GC, stating what it would remove.
+        run_this = {
+            "what": gc_confirm.what(task["content"]),
+            "across_accounts": not (task["content"].get("filters") or {}).get("account_id"),
+            "fields": gc_confirm.form_fields(task),
+        }
     wait_reason = None
     if task["task_status"] == Status.PENDING:
         wait_reason = (await queue.overview(settings.worker_dead_after_seconds)).wait_reason(tid)
@@ -204,6 +243,7 @@ async def task_page_context(task: dict[str, Any], settings: Any) -> dict[str, An
         "subtask_count": len(subtasks),
         "progress": progress,
         "wait_reason": wait_reason,
+        "run_this": run_this,
         "errors": errors,
         "error_count": error_count,
         "result": result,
