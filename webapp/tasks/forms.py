@@ -37,6 +37,8 @@ EXTRACT_FIELDS = (
     "content.filters.face_id__gte",
     "content.filters.face_id__lt",
     "content.options.missing",
+    "content.filters.has_sample",
+    "content.options.max_failures",
     "description",
     "result_storage_policy.ttl",
 )
@@ -55,6 +57,8 @@ FIELD_HINTS = {
     "content.filters.create_time__gte": _TIME_HINT,
     "content.filters.create_time__lt": _TIME_HINT,
     "description": "At most 128 characters",
+    "content.options.max_failures": "Enter a whole number of failures, at least 1 "
+    "(or leave it empty: never stop)",
 }
 """What to tell the operator about a field the server refused (the API's own
 message names JSON paths and schema keywords)."""

@@ -43,12 +43,12 @@ async def record(conn: Any, subtask_id: int, failures: Iterable[Failure]) -> Non
             subtask_id,
             kind.code,
         )
-        info = _info(row["additional_info"]) if row else {"count": 0, "first_ids": []}
+        before, first_ids = _info(row["additional_info"]) if row else (0, [])
         first = row["detail"] if row else kind.detail.format(**group[0].params)
-        if row and info["count"] > 1:
+        if row and before > 1:
             first = first.rsplit(" (and ", 1)[0]
-        ids = [*info["first_ids"], *(f.object_id for f in group if f.object_id)]
-        count = int(info["count"]) + len(group)
+        ids = [*first_ids, *(f.object_id for f in group if f.object_id)]
+        count = before + len(group)
         merged = {"count": count, "first_ids": ids[:FIRST_IDS]}
         await conn.execute(
             "INSERT INTO task_error (task_id, subtask_id, error_code, description, detail, "
@@ -65,16 +65,16 @@ async def record(conn: Any, subtask_id: int, failures: Iterable[Failure]) -> Non
         )
 
 
-def _info(text: str | None) -> dict[str, Any]:
+def _info(text: str | None) -> tuple[int, list[str]]:
     """A row's count and first ids (a row written before grouping counts as one)."""
     try:
         info = json.loads(text or "")
     except ValueError:
         info = None
     if not isinstance(info, dict) or not isinstance(info.get("count"), int):
-        return {"count": 1, "first_ids": []}
+        return 1, []
     ids = info.get("first_ids")
-    return {"count": info["count"], "first_ids": ids if isinstance(ids, list) else []}
+    return info["count"], [str(i) for i in ids] if isinstance(ids, list) else []
 
 
 async def record_one(
