@@ -3,11 +3,12 @@
     DATABASE_URL=... python -m bench.run_all      (or: make bench)
     BENCH_ONLY=gc python -m bench.run_all         (only the task-engine GC benches)
     BENCH_ONLY=http python -m bench.run_all       (only the HTTP benches, 1-5 and 13)
-    BENCH_ONLY=extract python -m bench.run_all    (only the extraction overhead, 9)
+    BENCH_ONLY=extract python -m bench.run_all    (only the extraction benches, 9 and 14)
+    BENCH_ONLY=workers python -m bench.run_all    (only the wake-up latency, 15)
     BENCH_ONLY=schedules python -m bench.run_all  (only the task schedule benches, 10-12)
     BENCH_ONLY=gc_cancel,version python -m bench.run_all
 
-BENCH_ONLY takes a comma-separated list of groups (http, gc, extract, schedules) and
+BENCH_ONLY takes a comma-separated list of groups (http, gc, extract, schedules, workers) and
 module names.
 A bench that fails (a server that does not start, a wrong answer) is reported
 as an error in the table; the others still run.
@@ -27,6 +28,7 @@ from bench import (
     accounts_page,
     basic_vs_cookie,
     extract_overhead,
+    extract_sparse,
     gc_cancel,
     gc_common,
     gc_scaling,
@@ -38,6 +40,7 @@ from bench import (
     schedules_start,
     util,
     version,
+    wakeup,
 )
 
 Bench = Callable[[], util.Outcome | list[util.Outcome]]
@@ -57,6 +60,8 @@ BENCHES: list[tuple[str, str, ModuleType]] = [
     ("11 fire lateness", "schedules", schedules_fire),
     ("12 leader memory", "schedules", schedules_memory),
     ("13 route stats", "http", route_stats),
+    ("14 sparse extraction", "extract", extract_sparse),
+    ("15 wake-up latency", "workers", wakeup),
 ]
 
 

@@ -127,6 +127,10 @@ class Settings:
     worker_idle_poll_seconds: float = 5.0
     """How often an idle worker looks for work unasked: new work wakes it at once
     (LISTEN/NOTIFY); this poll is the fallback for a lost notification."""
+    worker_listen: bool = True
+    """Idle workers listen for new work (one PostgreSQL LISTEN connection per process).
+    Off: they only poll, every WORKER_IDLE_POLL_SECONDS (for a connection pooler
+    that does not pass notifications, such as PgBouncer in transaction mode)."""
     gc_batch_size: int = 5000
     """Rows removed per batch (one transaction; a cancel takes effect between batches)."""
     subtask_size: int = 100_000
@@ -179,6 +183,7 @@ class Settings:
             worker_heartbeat_seconds=_float("WORKER_HEARTBEAT_SECONDS", 2.0, minimum=0.1),
             worker_dead_after_seconds=_float("WORKER_DEAD_AFTER_SECONDS", 15.0, minimum=1.0),
             worker_idle_poll_seconds=_float("WORKER_IDLE_POLL_SECONDS", 5.0, minimum=0.05),
+            worker_listen=_bool("WORKER_LISTEN", True),
             gc_batch_size=_int("GC_BATCH_SIZE", 5000, minimum=1),
             subtask_size=_int("SUBTASK_SIZE", 100_000, minimum=1),
             extraction_batch_size=_int("EXTRACTION_BATCH_SIZE", 32, minimum=1),

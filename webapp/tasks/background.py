@@ -37,7 +37,8 @@ class BackgroundWork:
             record = ProcessRecord(workers, self.settings.worker_heartbeat_seconds)
             signal = WorkSignal()
             self.tasks.append(asyncio.create_task(record.run(self.stop_event)))
-            self.tasks.append(asyncio.create_task(signal.listen(self.stop_event)))
+            if self.settings.worker_listen:
+                self.tasks.append(asyncio.create_task(signal.listen(self.stop_event)))
             for n in range(workers):
                 worker = Worker(
                     self.settings, worker_id=worker_id(record.process_id, n), signal=signal

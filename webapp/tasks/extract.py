@@ -28,6 +28,10 @@ from webapp.tasks.work import (
     uuid_ranges,
 )
 
+LOOK_AHEAD = 32
+"""Faces looked at per batch, in batches: how far one batch reaches past faces
+without a sample."""
+
 
 class ExtractWork(Work):
     def __init__(
@@ -87,20 +91,48 @@ class ExtractWork(Work):
         return uuid_ranges(self.planned, self.subtask_size)
 
     async def fetch(self, conn: Any, subtask: dict[str, Any], cursor: Any) -> Any | None:
+        """The next faces, up to `batch_size` of them with a sample (and the faces
+        without one in between, skipped): a sparse account costs few batches.
+
+        The faces are looked at without their images (at most LOOK_AHEAD batches'
+        worth at once); only the images the batch extracts are read.
+        """
         where = self.where()
         range_clause(where, "f.face_id", subtask, cursor, "uuid")
-        rows = await conn.fetch(
+        faces = await conn.fetch(
             f"""
-            SELECT f.face_id, f.account_id, s.image FROM face f
-            LEFT JOIN LATERAL (
-                SELECT image FROM sample WHERE sample.face_id = f.face_id
-                ORDER BY create_time DESC LIMIT 1
-            ) s ON true
-            WHERE {where.sql()} ORDER BY f.face_id LIMIT {int(self.batch_size)}
+            SELECT f.face_id, f.account_id,
+                   EXISTS (SELECT 1 FROM sample s WHERE s.face_id = f.face_id) AS has_sample
+            FROM face f WHERE {where.sql()}
+            ORDER BY f.face_id LIMIT {int(self.batch_size) * LOOK_AHEAD}
             """,
             *where.args,
         )
-        return rows or None
+        if not faces:
+            return None
+        batch, with_sample = [], []
+        for face in faces:
+            batch.append(face)
+            if face["has_sample"]:
+                with_sample.append(face["face_id"])
+                if len(with_sample) == self.batch_size:
+                    break
+        images = {}
+        if with_sample:
+            rows = await conn.fetch(
+                "SELECT DISTINCT ON (face_id) face_id, image FROM sample "
+                "WHERE face_id = ANY($1::uuid[]) ORDER BY face_id, create_time DESC",
+                with_sample,
+            )
+            images = {row["face_id"]: row["image"] for row in rows}
+        return [
+            {
+                "face_id": f["face_id"],
+                "account_id": f["account_id"],
+                "image": images.get(f["face_id"]),
+            }
+            for f in batch
+        ]
 
     async def compute(self, batch: Any) -> Any:
         images = [row["image"] for row in batch if row["image"] is not None]
