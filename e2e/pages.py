@@ -143,6 +143,10 @@ class TasksPage(AppPage):
         self.gc_ttl = page.get_by_test_id("gc-ttl")
         self.gc_preview_button = page.get_by_test_id("gc-preview")
         self.gc_run_button = page.get_by_test_id("gc-run")
+        self.gc_confirm = page.get_by_test_id("gc-confirm")
+        self.gc_confirm_statement = page.get_by_test_id("gc-confirm-statement")
+        self.gc_confirm_run = page.get_by_test_id("gc-confirm-run")
+        self.gc_confirm_back = page.get_by_test_id("gc-confirm-back")
         # Additional extraction
         self.extract_form = page.get_by_test_id("extract-form")
         self.extract_target = page.get_by_test_id("extract-target")
@@ -176,6 +180,10 @@ class TasksPage(AppPage):
         self.fill_gc(**fields)
         self.gc_run_button.click()
 
+    def confirm_gc(self) -> None:
+        """Confirm a GC across every account, in the statement the page showed."""
+        self.gc_confirm_run.click()
+
     def preview_gc(self, **fields: str) -> None:
         self.fill_gc(**fields)
         self.gc_preview_button.click()
@@ -190,6 +198,15 @@ class TaskPage(AppPage):
         self.progress = page.get_by_test_id("task-progress")
         self.status = page.get_by_test_id("task-status")
         self.parts = page.get_by_test_id("task-parts")
+        self.objects = page.get_by_test_id("task-objects")
+        self.counts = page.get_by_test_id("task-counts")
+        self.started = page.get_by_test_id("task-started")
+        self.duration = page.get_by_test_id("task-duration")
+        self.rate = page.get_by_test_id("task-rate")
+        self.eta = page.get_by_test_id("task-eta")
+        self.wait_reason = page.get_by_test_id("task-wait-reason")
+        self.run_this = page.get_by_test_id("run-this")
+        self.run_this_button = page.get_by_test_id("run-this-button")
         self.result_summary = page.get_by_test_id("task-result-summary")
         self.result_link = page.get_by_test_id("task-result")
         self.cancel_button = page.get_by_test_id("cancel-task")
@@ -424,3 +441,23 @@ class SettingsPage(AppPage):
 
     def reset(self, name: str) -> None:
         self.card(name).get_by_test_id("setting-reset").click()
+
+
+class WorkersPage(AppPage):
+    """/workers: the worker processes and the queue (refreshed every two seconds)."""
+
+    path = "/workers"
+
+    def __init__(self, page: Page) -> None:
+        super().__init__(page)
+        self.live = page.get_by_test_id("live-workers")
+        self.processes = page.get_by_test_id("process-row")
+        self.queue_rows = page.get_by_test_id("queue-row")
+        self.queue_empty = page.get_by_test_id("queue-empty")
+
+    def open(self) -> WorkersPage:
+        self.page.goto(self.path)
+        return self
+
+    def queued(self, task_id: int) -> Locator:
+        return self.page.locator(f'[data-testid="queue-row"][data-task-id="{task_id}"]')

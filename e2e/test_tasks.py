@@ -19,7 +19,6 @@ import pytest
 from playwright.sync_api import (
     APIRequestContext,
     BrowserContext,
-    Dialog,
     Page,
     Request,
     expect,
@@ -110,6 +109,8 @@ def test_launch_a_gc_watch_it_finish_and_download_the_result(
 
     with database.locked("descriptor"):
         tasks.run_gc(descriptor_version="56", description="old descriptors", ttl="7")
+        expect(tasks.gc_confirm_statement).to_contain_text("would remove 120 descriptors")
+        tasks.confirm_gc()
         expect(page).to_have_url(re.compile(r"/tasks/[0-9]+$"))
         task = TaskPage(page)
         task_id = task.task_id
@@ -122,7 +123,8 @@ def test_launch_a_gc_watch_it_finish_and_download_the_result(
     expect(task.status).to_have_text("done", timeout=ENDS_WITHIN_MS)
     assert page.evaluate("window.__still_here") is True, "the page was reloaded"
     assert polls_of(requests, task_id) > 0, "the progress was not polled"
-    expect(task.parts).to_contain_text("of 1 part done · 100%")
+    expect(task.parts).to_contain_text("1 of 1 part ended")
+    expect(task.objects).to_contain_text("120 of 120 objects · 100%")
     expect(task.result_value("removed_count")).to_have_text("120")
     expect(task.subtasks).to_have_count(1)
     expect(task.subtasks.first).to_contain_text("done")
@@ -174,6 +176,7 @@ def test_cancel_a_running_task(signed_in: Page, api: APIRequestContext, database
 
     with database.locked("descriptor"):
         tasks.run_gc(descriptor_version="58")
+        tasks.confirm_gc()
         task = TaskPage(page)
         expect(task.status).to_have_text("in_progress", timeout=ENDS_WITHIN_MS)
         task_id = task.task_id
@@ -245,9 +248,10 @@ def test_an_invalid_gc_form_shows_the_error_inline_and_creates_nothing(
     shot(page, "gc-form-error")
     assert task_count(api) == before
 
-    # Corrected, it goes.
+    # Corrected, it goes (once the removal across every account is confirmed).
     tasks.gc_descriptor_version.fill("59")
     tasks.gc_run_button.click()
+    tasks.confirm_gc()
     expect(page).to_have_url(re.compile(r"/tasks/[0-9]+$"))
     assert task_count(api) == before + 1
 
@@ -275,16 +279,13 @@ def test_a_gc_without_any_filter_asks_first(signed_in: Page, api: APIRequestCont
     before = task_count(api)
     tasks = TasksPage(page).open()
     tasks.gc_target.select_option("faces")
-    asked: list[str] = []
-
-    def say_no(dialog: Dialog) -> None:
-        asked.append(dialog.message)
-        dialog.dismiss()
-
-    page.once("dialog", say_no)
     tasks.gc_run_button.click()
-    expect(tasks.gc_run_button).to_be_enabled()
-    assert asked and "every object of faces will be removed" in asked[0]
+    # The server states what would go, in place of the form; nothing runs yet.
+    expect(tasks.gc_confirm_statement).to_contain_text("faces, in every account")
+    expect(tasks.gc_confirm_statement).to_contain_text("would remove")
+    assert task_count(api) == before
+    tasks.gc_confirm_back.click()
+    expect(tasks.gc_target).to_have_value("faces")
     assert task_count(api) == before
     assert page.url.endswith("/tasks")
 
@@ -315,6 +316,11 @@ def test_the_gc_form_without_javascript(
     seed_descriptors(api, database, 10, version=60)
     tasks.gc_descriptor_version.fill("60")
     tasks.gc_run_button.click()
+    # The confirmation is a page of its own without JavaScript.
+    assert "would remove 10 descriptors of version 60" in " ".join(
+        tasks.gc_confirm_statement.inner_text().split()
+    )
+    tasks.confirm_gc()
     task = TaskPage(page)
     assert re.search(r"/tasks/[0-9]+$", page.url)
     assert task.flash.inner_text() == f"Task {task.task_id} started"

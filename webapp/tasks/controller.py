@@ -241,6 +241,11 @@ async def task_page_context(task: dict[str, Any], settings: Any) -> dict[str, An
     return {
         "subtasks": subtasks[:SUBTASKS_SHOWN],
         "subtask_count": len(subtasks),
+        # A cancelled task's subtask whose batch was being written ends when that
+        # batch does: the page polls on until every subtask shows how it ended.
+        "settling": any(
+            s["subtask_status"] in (Status.PENDING, Status.IN_PROGRESS) for s in subtasks
+        ),
         "progress": progress,
         "wait_reason": wait_reason,
         "run_this": run_this,
@@ -353,7 +358,7 @@ class TaskController(Controller):
             # The progress poller's answer: subtasks and errors ride along out of
             # band; once the task has ended the poller is told to stop.
             context["oob"] = True
-            status_code = HX_STOP_POLLING if terminal else 200
+            status_code = HX_STOP_POLLING if terminal and not context["settling"] else 200
         return respond(
             request,
             task,

@@ -229,20 +229,31 @@ async def cancel_task(task_id: int) -> None:
             "WHERE task_id = $1 RETURNING *",
             task_id,
         )
-        # Every open subtask ends now, the running ones too: a worker in the middle of
-        # one finds it cancelled at its next batch (whose writes roll back), and one
-        # that crashed leaves nothing in progress behind.
-        pending = await conn.fetch(
-            "UPDATE subtask SET subtask_status = 2, end_time = now() "
-            "WHERE task_id = $1 AND subtask_status IN (0, 1) RETURNING subtask_id",
-            task_id,
-        )
+        pending = await end_open_subtasks(conn, task_id)
         await outbox.enqueue_task_event(conn, task)
         for subtask in pending:
             await outbox.enqueue_subtask_event(conn, task, subtask["subtask_id"], 2)
         details = {"previous_status": row["task_status"]}
         await audit.record(conn, "task.cancel", "task", task_id, details)
     log.info("task %s cancelled", task_id)
+
+
+async def end_open_subtasks(conn: Any, task_id: int) -> list[Any]:
+    """Cancel every open subtask of a stopped task, the running ones too (one that a
+    crashed worker held is left in progress by nobody), and return their ids.
+
+    A subtask whose batch is being written right now (its row locked) is skipped,
+    so a cancel never waits for a batch: that worker finds the task stopped when
+    its batch ends, and marks its subtask cancelled itself (webapp.tasks.worker).
+    """
+    return list(
+        await conn.fetch(
+            "UPDATE subtask SET subtask_status = 2, end_time = now() WHERE subtask_id IN ("
+            "SELECT subtask_id FROM subtask WHERE task_id = $1 AND subtask_status IN (0, 1) "
+            "FOR UPDATE SKIP LOCKED) RETURNING subtask_id",
+            task_id,
+        )
+    )
 
 
 async def delete_task(task_id: int) -> None:

@@ -47,4 +47,4 @@ def outcome(status: int, failed: int = 0) -> tuple[str, str]:
     reads differently from a clean one, and from a failed one."""
     if status == Status.DONE and failed:
         return "done-with-failures", "done with failures"
-    return f"status-{status}", STATUS_NAMES.get(status, str(status)).replace("_", " ")
+    return f"status-{status}", STATUS_NAMES.get(status, str(status))

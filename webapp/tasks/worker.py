@@ -31,6 +31,7 @@ from webapp import db
 from webapp.notify import outbox
 from webapp.settings import Settings
 from webapp.tasks import processes, task_errors
+from webapp.tasks.service import end_open_subtasks
 from webapp.tasks.states import Status, TaskType
 from webapp.tasks.wakeup import WorkSignal, announce
 from webapp.tasks.work import Applied, Counts, ResultPart, Work
@@ -329,11 +330,7 @@ class Worker:
                 "WHERE subtask_id = $1 AND subtask_status = 1",
                 subtask_id,
             )
-            others = await conn.fetch(
-                "UPDATE subtask SET subtask_status = 2, end_time = now() "
-                "WHERE task_id = $1 AND subtask_status IN (0, 1) RETURNING subtask_id",
-                task_id,
-            )
+            others = await end_open_subtasks(conn, task_id)
             await task_errors.record_one(
                 conn,
                 task_id,
