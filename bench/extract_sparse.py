@@ -15,13 +15,12 @@ its task error rows and its handled/skipped/failed counts.
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 import httpx
 
 from bench import util
-from bench.extract_overhead import BATCH, backend_seconds
+from bench.extract_overhead import BATCH, backend_seconds, run_task
 
 FACES = int(os.environ.get("BENCH_SPARSE_FACES", "100000"))
 SHARE = 0.05
@@ -81,42 +80,16 @@ def sample_images(account: str) -> list[bytes]:
     return [bytes(row["image"]) for row in rows]
 
 
-def run_task(client: httpx.Client, filters: dict[str, Any]) -> tuple[float, int]:
-    """Seconds from the POST to status 5, and the task's error rows."""
-    started = time.perf_counter()
-    response = client.post(
-        "/4/tasks/additional_extract",
-        json={
-            "content": {
-                "filters": {"objects_type": "faces", **filters},
-                "extraction_target": "face_descriptor",
-                "options": {"missing": False},
-            }
-        },
-    )
-    response.raise_for_status()
-    task_id = response.json()["task_id"]
-    deadline = started + 3600
-    while time.perf_counter() < deadline:
-        status = client.get(f"/4/tasks/{task_id}").json()["task_status"]
-        if status == 5:
-            seconds = time.perf_counter() - started
-            errors = client.get(f"/4/tasks/{task_id}/errors/count").json()["count"]
-            return seconds, int(errors)
-        if status in (2, 3):
-            raise RuntimeError(f"task {task_id} ended with status {status}")
-        time.sleep(0.05)
-    raise RuntimeError(f"task {task_id} did not finish within an hour")
-
-
-def counts(client: httpx.Client) -> str:
-    """The handled, skipped and failed counts of the newest task, from its result."""
-    task_id = client.get("/4/tasks?page_size=1").json()["tasks"][0]["task_id"]
+def timed_task(client: httpx.Client, filters: dict[str, Any]) -> tuple[float, int, str]:
+    """Seconds to status 5, the task's error rows, and its counts from its result."""
+    seconds, task_id = run_task(client, filters)
+    errors = int(client.get(f"/4/tasks/{task_id}/errors/count").json()["count"])
     result = client.get(f"/4/tasks/{task_id}/result").json()
-    return (
+    counted = (
         f"extracted {result['extracted_count']:,}, skipped {result['skipped_count']:,}, "
         f"failed {result['failed_count']:,}"
     )
+    return seconds, errors, counted
 
 
 def service_runs(account: str) -> list[tuple[str, float, int, str]]:
@@ -146,8 +119,7 @@ def service_runs(account: str) -> list[tuple[str, float, int, str]]:
             ("every face (reference body)", {}),
             ("has_sample: true (extension)", {"has_sample": True}),
         ):
-            seconds, errors = run_task(client, {"account_id": account, **extra})
-            runs.append((label, seconds, errors, counts(client)))
+            runs.append((label, *timed_task(client, {"account_id": account, **extra})))
     return runs
 
 
