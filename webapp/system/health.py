@@ -11,8 +11,9 @@ Components checked, each with a short timeout:
   (its next_run_time passed OVERDUE_SECONDS ago): a leader that holds the lock
   but does not fire is as bad as none. With no running schedule, having no
   leader harms nothing and is not reported.
-- **workers**: workers do not register; they show themselves by claiming
-  subtasks and heartbeating. So the check is about work waiting: unhealthy when
+- **workers**: judged by the work, not by the registry of worker processes (the
+  workers page's, webapp/tasks/queue.py): a registered process may be stuck. So
+  the check is about work waiting: unhealthy when
   a subtask has waited for a worker longer than WORKER_DEAD_AFTER_SECONDS, or a
   claimed one has not heartbeated for that long, while no subtask at all has a
   fresh heartbeat (a busy live worker explains waiting work; a dead one does not).
