@@ -13,6 +13,7 @@ from pathlib import Path
 
 from webapp.outbound.addresses import AddressRefused, AllowedNetworks
 from webapp.outbound.urls import check_url
+from webapp.redaction import redact_url
 
 ROOT = Path(__file__).resolve().parent.parent
 """The repository root: templates/, static/, docs/ and var/ live here."""
@@ -83,7 +84,7 @@ def _outbound_url(name: str, default: str) -> str:
     try:
         check_url(value, _networks())
     except (ValueError, AddressRefused) as error:
-        raise SettingsError(f"{name}={value!r}: {error}") from None
+        raise SettingsError(f"{name}={redact_url(value)!r}: {error}") from None
     return value
 
 

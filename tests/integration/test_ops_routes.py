@@ -19,25 +19,15 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ADMIN, HTML, TEST_DATABASE_URL, TEST_SECRET, basic
-from tests.conftest import test_settings as make_settings
+from tests.integration.helpers import app_client
 from tests.support.callback_server import CallbackServer, FakeTelegramApi
 from webapp import db
-from webapp.app import create_app
 from webapp.redaction import redact_url
 from webapp.schedules.leader import LEADER_LOCK
 from webapp.settings import Settings
 from webapp.system import config_view, health, plugins
 
 MASK = "********"
-
-
-@asynccontextmanager
-async def app_client(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of an app built with other settings (same database and pool)."""
-    app = create_app(make_settings(**overrides))
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40001))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield client
 
 
 @asynccontextmanager

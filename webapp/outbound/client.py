@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import httpcore
@@ -36,14 +36,27 @@ from webapp.outbound.addresses import (
 RESOLVE_TIMEOUT_SECONDS = 10.0
 """A resolver that does not answer is cut off (when the request has no timeout of its own)."""
 
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+"""(name, port) -> the addresses the name resolves to, as text."""
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """The machine's resolver (getaddrinfo, in a thread): /etc/hosts, DNS..."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
 
 class GuardedBackend(httpcore.AsyncNetworkBackend):
     """httpcore's network backend, with the address check between resolving and connecting."""
 
     def __init__(
-        self, allowed: AllowedNetworks, inner: httpcore.AsyncNetworkBackend | None = None
+        self,
+        allowed: AllowedNetworks,
+        resolver: Resolver = system_resolver,
+        inner: httpcore.AsyncNetworkBackend | None = None,
     ) -> None:
         self.allowed = allowed
+        self.resolver = resolver
         self.inner = inner or httpcore.AnyIOBackend()
 
     async def addresses(self, host: str, port: int, seconds: float | None) -> list[str]:
@@ -51,15 +64,15 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         literal = check_host(host, self.allowed)
         if literal is not None:
             return [str(literal)]
-        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(seconds or RESOLVE_TIMEOUT_SECONDS):
-                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                found = _unique(await self.resolver(host, port))
         except TimeoutError:
             raise httpcore.ConnectTimeout(f"resolving {host} took too long") from None
         except (OSError, UnicodeError) as exc:
             raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from None
-        found = _unique(str(info[4][0]) for info in infos)
+        if not found:
+            raise httpcore.ConnectError(f"{host} resolves to no address")
         parsed: list[IPAddress] = [ipaddress.ip_address(text) for text in found]
         check_addresses(host, parsed, self.allowed)
         return found
@@ -80,7 +93,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 failure = exc
-        assert failure is not None  # getaddrinfo answers at least one address or raises
+        assert failure is not None  # `addresses` returns at least one address or raises
         raise failure
 
     async def connect_unix_socket(
@@ -102,7 +115,7 @@ def _unique(items: Iterable[str]) -> list[str]:
 class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport over a connection pool that connects through GuardedBackend."""
 
-    def __init__(self, allowed: AllowedNetworks) -> None:
+    def __init__(self, allowed: AllowedNetworks, resolver: Resolver = system_resolver) -> None:
         super().__init__(trust_env=False)
         limits = httpx.Limits()
         # httpx has no parameter for the network backend: the pool it built is replaced
@@ -112,14 +125,17 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=GuardedBackend(allowed),
+            network_backend=GuardedBackend(allowed, resolver),
         )
 
 
-def outbound_client(allowed: AllowedNetworks) -> httpx.AsyncClient:
-    """The client for callbacks, Telegram and health checks of outside services."""
+def outbound_client(
+    allowed: AllowedNetworks, resolver: Resolver = system_resolver
+) -> httpx.AsyncClient:
+    """The client for callbacks, Telegram and health checks of outside services
+    (`resolver` is the stand-in for DNS in tests)."""
     return httpx.AsyncClient(
-        transport=GuardedTransport(allowed), follow_redirects=False, trust_env=False
+        transport=GuardedTransport(allowed, resolver), follow_redirects=False, trust_env=False
     )
 
 

@@ -117,7 +117,9 @@ async def _create(
     try:
         body = await read_body(request, schema)
         settings = _settings(request)
-        check_destinations(body.get("notification_policy"), settings.allowed_networks)
+        check_destinations(
+            body.get("notification_policy"), settings.allowed_networks, "notification_policy."
+        )
         work = make_work(int(task_type), body["content"], settings)
         if task_type == TaskType.ADDITIONAL_EXTRACT:
             _check_backend(work, body["content"])
