@@ -13,7 +13,7 @@ from webapp import db
 from webapp.accounts.service import recount_stats
 from webapp.platform.seed import SeedPlan, seed, tiny_png
 
-COMMANDS = ["serve", "migrate", "create-admin", "seed", "recount", "check"]
+COMMANDS = ["serve", "migrate", "create-admin", "set-password", "seed", "recount", "check"]
 
 
 def luna_admin(*args: str, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
