@@ -24,8 +24,10 @@ test: setup db lint typecheck
 	  $(VENV)/bin/pytest tests -q -p no:playwright && \
 	  $(VENV)/bin/pytest e2e -q
 
-unit: venv-dev
-	@$(VENV)/bin/pytest tests/unit -q -p no:playwright
+# tests/conftest.py wants the test database's URL even for the unit tests (they write nothing).
+unit: venv-dev db
+	@export TEST_DATABASE_URL="$$($(PY) -m webapp.devdb test-url)" && \
+	  $(VENV)/bin/pytest tests/unit -q -p no:playwright
 
 integration: setup db
 	@export TEST_DATABASE_URL="$$($(PY) -m webapp.devdb test-url)" && \

@@ -24,6 +24,7 @@ without DATABASE_URL the local cluster's `luna_admin_test`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pwd
@@ -228,6 +229,8 @@ class Cluster:
             shutil.rmtree(self.base)
         if self.link.is_symlink():
             self.link.unlink()
+            with contextlib.suppress(OSError):  # ~postgres/luna-admin, when it holds no other
+                self.base.parent.rmdir()
 
 
 def sibling_test_url(url: str) -> str:
