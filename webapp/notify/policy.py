@@ -62,7 +62,14 @@ HTTP_CALLBACK_SCHEMA: dict[str, Any] = {
     "properties": {
         "type": {"const": "http"},
         "enable": _ENABLE,
-        "url": {"type": "string", "maxLength": 2048, "pattern": URL_PATTERN},
+        "url": {
+            "type": "string",
+            "maxLength": 2048,
+            "pattern": URL_PATTERN,
+            "description": "Not an address inside the network (loopback, private, link-local, "
+            "CGNAT, multicast, reserved: any spelling) nor a localhost name, unless "
+            "CALLBACK_ALLOWED_NETWORKS allows it: refused with 12022 (docs/security.md).",
+        },
         "authorization": {
             "type": "object",
             "properties": {
