@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -88,3 +91,19 @@ async def app_client(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40001))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
+
+
+def run_luna_admin(
+    database_url: str, *args: str, input_text: str | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`luna-admin <args>` on `database_url`, to its end; `env` adds to (an empty value
+    removes from) this process's environment."""
+    values = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "warning", **env}
+    return subprocess.run(
+        [sys.executable, "-m", "webapp.cli", *args],
+        env={name: value for name, value in values.items() if value != ""},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        input=input_text,
+    )

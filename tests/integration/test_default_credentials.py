@@ -5,9 +5,7 @@ production with the default password or without SECRET_KEY."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import ADMIN, ADMIN_LOGIN, ADMIN_PASSWORD, HTML, TEST_DATABASE_URL, basic
-from tests.integration.helpers import app_client, create_account, sign_in
+from tests.integration.helpers import app_client, create_account, run_luna_admin, sign_in
 from tests.integration.test_pages import csrf_of, page_sign_in
 from tests.support.databases import fresh_database, sibling_database
 from tests.support.processes import free_port, start_server
@@ -201,24 +199,14 @@ def test_touching_is_coarser_than_the_timeout():
 
 
 def luna_admin(database_url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    values = {
-        **os.environ,
-        "DATABASE_URL": database_url,
+    """`luna-admin` in production (a free port, should it start after all)."""
+    production = {
         "SECRET_KEY": "prod-test",
-        "LOG_LEVEL": "warning",
         "LUNA_ADMIN_ENV": "production",
         "COOKIE_SECURE": "1",
         "PORT": str(free_port()),
-        **env,
     }
-    values = {name: value for name, value in values.items() if value != ""}
-    return subprocess.run(
-        [sys.executable, "-m", "webapp.cli", *args],
-        env=values,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_luna_admin(database_url, *args, **{**production, **env})
 
 
 async def test_production_refuses_to_serve_without_a_secret_key(client):

@@ -78,6 +78,15 @@ def policy_to(url: str, **extra: Any) -> dict[str, Any]:
     return {"task_callbacks": [{"type": "http", "url": url, **extra}]}
 
 
+async def post_gc(client: httpx.AsyncClient, url: str) -> httpx.Response:
+    """POST a GC task with one http callback to `url`."""
+    return await client.post(
+        "/4/tasks/gc",
+        json={"content": GC, "notification_policy": policy_to(url)},
+        headers=ADMIN,
+    )
+
+
 def strict_client(**overrides: Any) -> AbstractAsyncContextManager[httpx.AsyncClient]:
     """A client of an app that allows no network (unless `overrides` say otherwise)."""
     return app_client(**{"callback_allowed_networks": "", **overrides})
@@ -103,22 +112,14 @@ def refused(response: httpx.Response, path: str) -> str:
 @pytest.mark.parametrize("url", INSIDE)
 async def test_a_task_callback_inside_the_network_is_refused(client, url):
     async with strict_client() as strict:
-        response = await strict.post(
-            "/4/tasks/gc",
-            json={"content": GC, "notification_policy": policy_to(url)},
-            headers=ADMIN,
-        )
+        response = await post_gc(strict, url)
     refused(response, "notification_policy.task_callbacks.0.url")
     assert await count("task") == 0
 
 
 async def test_the_refusal_says_what_the_address_is_and_how_to_allow_it(client):
     async with strict_client() as strict:
-        response = await strict.post(
-            "/4/tasks/gc",
-            json={"content": GC, "notification_policy": policy_to("http://2130706433:5010/")},
-            headers=ADMIN,
-        )
+        response = await post_gc(strict, "http://2130706433:5010/")
     detail = refused(response, "notification_policy.task_callbacks.0.url")
     assert "127.0.0.1 (loopback address)" in detail
     assert "CALLBACK_ALLOWED_NETWORKS" in detail
@@ -162,28 +163,16 @@ async def test_every_route_that_stores_a_callback_refuses_inside_targets(client)
 async def test_a_public_name_or_address_is_stored(client):
     async with strict_client() as strict:
         for url in ("https://hooks.example.com/luna", "http://93.184.215.14:8080/x"):
-            response = await strict.post(
-                "/4/tasks/gc",
-                json={"content": GC, "notification_policy": policy_to(url)},
-                headers=ADMIN,
-            )
+            response = await post_gc(strict, url)
             assert response.status_code == 201, response.text
 
 
 async def test_allowed_networks_open_only_what_they_name(client):
     async with strict_client(callback_allowed_networks="10.0.0.0/8, fd00::/8") as opened:
         for url in ("http://10.1.2.3:8080/hook", "http://[fd12::1]/hook"):
-            response = await opened.post(
-                "/4/tasks/gc",
-                json={"content": GC, "notification_policy": policy_to(url)},
-                headers=ADMIN,
-            )
+            response = await post_gc(opened, url)
             assert response.status_code == 201, response.text
-        still = await opened.post(
-            "/4/tasks/gc",
-            json={"content": GC, "notification_policy": policy_to("http://192.168.0.10/")},
-            headers=ADMIN,
-        )
+        still = await post_gc(opened, "http://192.168.0.10/")
         refused(still, "notification_policy.task_callbacks.0.url")
 
 

@@ -45,6 +45,14 @@ def policy(base_url: str) -> dict[str, Any]:
     }
 
 
+async def task_with_secrets(client: httpx.AsyncClient, base_url: str) -> int:
+    created = await client.post(
+        "/4/tasks/gc", json={"content": GC, "notification_policy": policy(base_url)}, headers=ADMIN
+    )
+    assert created.status_code == 201, created.text
+    return int(created.json()["task_id"])
+
+
 def assert_no_secret(text: str, where: str) -> None:
     for secret in SECRETS:
         assert secret not in text, f"{secret} shows in {where}"
@@ -80,13 +88,7 @@ async def outputs(client: httpx.AsyncClient, task_id: int, schedule_id: int) -> 
 
 async def test_callback_secrets_show_nowhere_and_are_sent_in_clear(client):
     async with CallbackServer() as hook:
-        created = await client.post(
-            "/4/tasks/gc",
-            json={"content": GC, "notification_policy": policy(hook.url)},
-            headers=ADMIN,
-        )
-        assert created.status_code == 201, created.text
-        task_id = created.json()["task_id"]
+        task_id = await task_with_secrets(client, hook.url)
         schedule = await client.post(
             "/4/tasks/schedules",
             json={
@@ -137,12 +139,7 @@ async def _deliver_one(task_id: int) -> None:
 
 
 async def test_an_edit_from_the_page_keeps_the_stored_secrets(client):
-    created = await client.post(
-        "/4/tasks/gc",
-        json={"content": GC, "notification_policy": policy("https://hooks.example.com")},
-        headers=ADMIN,
-    )
-    task_id = created.json()["task_id"]
+    task_id = await task_with_secrets(client, "https://hooks.example.com")
     page = await client.get(f"/tasks/{task_id}/notification_policy", headers={**ADMIN, **HTML})
     textarea = re.search(r"<textarea[^>]*>(.*?)</textarea>", page.text, re.S)
     assert textarea is not None
@@ -173,12 +170,7 @@ async def test_an_edit_from_the_page_keeps_the_stored_secrets(client):
 
 
 async def test_a_masked_query_secret_sent_to_another_host_is_refused(client):
-    created = await client.post(
-        "/4/tasks/gc",
-        json={"content": GC, "notification_policy": policy("https://hooks.example.com")},
-        headers=ADMIN,
-    )
-    task_id = created.json()["task_id"]
+    task_id = await task_with_secrets(client, "https://hooks.example.com")
     shown = (await client.get(f"/4/tasks/{task_id}/notification_policy", headers=ADMIN)).json()
     moved = shown["task_callbacks"][0]
     moved["url"] = moved["url"].replace("hooks.example.com", "attacker.example.net")
