@@ -159,6 +159,17 @@ def secret_values(value: Any, name: str = "") -> set[str]:
     return found
 
 
+def secret_params(text: str) -> dict[str, list[str]]:
+    """The values (as written) of the secret parameters of a query or fragment
+    (`a=1&token=x`), by decoded name, in order."""
+    found: dict[str, list[str]] = {}
+    for piece in text.split("&"):
+        key, eq, value = piece.partition("=")
+        if eq and is_secret_name(unquote(key)):
+            found.setdefault(unquote(key), []).append(value)
+    return found
+
+
 def _url_secrets(url: str) -> set[str]:
     try:
         parts = urlsplit(url)
@@ -166,10 +177,8 @@ def _url_secrets(url: str) -> set[str]:
         return set()
     found = {parts.password} if parts.password else set()
     for text in (parts.query, parts.fragment):
-        for piece in text.split("&"):
-            key, eq, item = piece.partition("=")
-            if eq and item and is_secret_name(unquote(key)):
-                found |= {item, unquote(item)}
+        for values in secret_params(text).values():
+            found |= {item for value in values if value for item in (value, unquote(value))}
     return found
 
 

@@ -25,7 +25,7 @@ import httpx
 
 from webapp.outbound.addresses import AddressRefused, AllowedNetworks
 from webapp.outbound.urls import check_url
-from webapp.redaction import MASK, is_secret_name, redact
+from webapp.redaction import MASK, is_secret_name, redact, secret_params
 from webapp.web.errors import LunaError
 
 CALLBACK_LISTS = ("task_callbacks", "subtask_callbacks")
@@ -278,39 +278,37 @@ def _restore_callback(callback: dict[str, Any], old: Mapping[str, Any] | None, p
         )
 
 
-def _secret_params(query: str) -> dict[str, list[str]]:
-    """The values of the secret parameters of a query, by name, in order."""
-    found: dict[str, list[str]] = {}
-    for piece in query.split("&"):
-        key, eq, value = piece.partition("=")
-        if eq and is_secret_name(unquote(key)):
-            found.setdefault(unquote(key), []).append(value)
-    return found
-
-
 def _restore_url(url: str, old_url: str | None, path: str) -> str:
-    """`url` with each masked secret query parameter (`?token=********`) given the value
-    of the same parameter (same name, same place among its namesakes) in `old_url`."""
+    """`url` with each masked secret parameter of its query or fragment (`?token=********`)
+    given the value of the same parameter (same name, same place among its namesakes)
+    in `old_url`."""
     try:
         parts = urlsplit(url)
-        stored = _secret_params(urlsplit(old_url).query) if old_url else {}
+        old_parts = urlsplit(old_url) if old_url else None
     except ValueError:
         return url  # not a usable URL: _check_url says so
-    if MASK not in unquote(parts.query):
+    if MASK not in unquote(parts.query + parts.fragment):
         return url
+    query = _restore_params(parts.query, old_parts.query if old_parts else "", path)
+    fragment = _restore_params(parts.fragment, old_parts.fragment if old_parts else "", path)
+    return urlunsplit(parts._replace(query=query, fragment=fragment))
+
+
+def _restore_params(text: str, old_text: str, path: str) -> str:
+    stored = secret_params(old_text)
     seen: dict[str, int] = {}
     pieces = []
-    for piece in parts.query.split("&"):
+    for piece in text.split("&"):
         key, eq, value = piece.partition("=")
         name = unquote(key)
         if eq and unquote(value) == MASK and is_secret_name(name):
             index = seen[name] = seen.get(name, -1) + 1
             kept = stored.get(name, [])
             if index >= len(kept) or unquote(kept[index]) == MASK:
-                raise _refuse(path, f"value of the query parameter {name}")
+                raise _refuse(path, f"value of the parameter {name}")
             piece = f"{key}={kept[index]}"
         pieces.append(piece)
-    return urlunsplit(parts._replace(query="&".join(pieces)))
+    return "&".join(pieces)
 
 
 def keep_secrets(
