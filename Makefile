@@ -8,7 +8,7 @@ HTMX_VERSION := 2.0.11
 PORT ?= 5010
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test setup serve-setup system-packages browser venv venv-dev assets db lint \
+.PHONY: run test setup serve-setup system-packages browser bench-tools venv venv-dev assets db lint \
         typecheck unit integration e2e check bench fuzz stop-db lock clean
 
 run: serve-setup db
@@ -70,6 +70,11 @@ browser:
 	@missing=""; command -v chromium >/dev/null 2>&1 || missing=" chromium"; \
 	  if [ -n "$$missing" ]; then $(APT_INSTALL); fi
 
+# Debian's wrk, the load generator of the HTTP benchmarks.
+bench-tools:
+	@missing=""; command -v wrk >/dev/null 2>&1 || missing=" wrk"; \
+	  if [ -n "$$missing" ]; then $(APT_INSTALL); fi
+
 # The venv is rebuilt when requirements.txt or pyproject.toml change; the test tools
 # are added (requirements-dev.txt, pinned by requirements.txt) for the test targets.
 venv: $(VENV)/.installed
@@ -110,7 +115,7 @@ typecheck: venv-dev
 check: serve-setup db
 	@url="$${DATABASE_URL:-$$($(PY) -m webapp.devdb ensure)}" && DATABASE_URL="$$url" $(VENV)/bin/luna-admin check
 
-bench: serve-setup db
+bench: serve-setup bench-tools db
 	@url="$${DATABASE_URL:-$$($(PY) -m webapp.devdb ensure luna_admin_bench)}" && \
 	  DATABASE_URL="$$url" $(PY) -m bench.run_all
 
