@@ -8,10 +8,10 @@ HTMX_VERSION := 2.0.11
 PORT ?= 5010
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test setup system-packages venv assets db lint typecheck unit integration e2e \
-        check bench fuzz stop-db lock clean
+.PHONY: run test setup serve-setup system-packages browser bench-tools venv venv-dev assets db lint \
+        typecheck unit integration e2e check bench fuzz stop-db lock clean
 
-run: setup db
+run: serve-setup db
 	@url="$${DATABASE_URL:-$$($(PY) -m webapp.devdb ensure)}" && \
 	  DATABASE_URL="$$url" PORT=$(PORT) $(VENV)/bin/luna-admin serve
 
@@ -24,8 +24,10 @@ test: setup db lint typecheck
 	  $(VENV)/bin/pytest tests -q -p no:playwright && \
 	  $(VENV)/bin/pytest e2e -q
 
-unit: setup
-	@$(VENV)/bin/pytest tests/unit -q -p no:playwright
+# tests/conftest.py wants the test database's URL even for the unit tests (they write nothing).
+unit: venv-dev db
+	@export TEST_DATABASE_URL="$$($(PY) -m webapp.devdb test-url)" && \
+	  $(VENV)/bin/pytest tests/unit -q -p no:playwright
 
 integration: setup db
 	@export TEST_DATABASE_URL="$$($(PY) -m webapp.devdb test-url)" && \
@@ -42,24 +44,39 @@ fuzz: setup db
 e2e: setup db
 	@export TEST_DATABASE_URL="$$($(PY) -m webapp.devdb test-url)" && $(VENV)/bin/pytest e2e -q
 
-setup: system-packages venv assets
+# Everything for development: what serving needs, and the browser and tools of the tests.
+setup: serve-setup browser venv-dev
 
-# Debian's PostgreSQL (for the local cluster) and Chromium (for browser tests),
-# only when missing. Without root, say what is missing instead.
+# What `make run` needs: PostgreSQL, node/npm (htmx comes from the npm registry), the
+# Python packages of the service. No browser, no test tools.
+serve-setup: system-packages venv assets
+
+# Debian packages, only when missing. Without root, say what is missing instead.
+APT_INSTALL = \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "installing:$$missing"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else echo "please install:$$missing (sudo apt-get install$$missing)"; exit 1; fi
+
 system-packages:
 	@missing=""; \
 	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
-	  command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	  command -v node >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
-	  if [ -n "$$missing" ]; then \
-	    if [ "$$(id -u)" = 0 ]; then \
-	      echo "installing:$$missing"; \
-	      DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	    else echo "please install:$$missing (sudo apt-get install$$missing)"; exit 1; fi; \
-	  fi
+	  if [ -n "$$missing" ]; then $(APT_INSTALL); fi
 
-# The venv is rebuilt when requirements.txt or pyproject.toml change.
+# Debian's Chromium, for the browser tests only.
+browser:
+	@missing=""; command -v chromium >/dev/null 2>&1 || missing=" chromium"; \
+	  if [ -n "$$missing" ]; then $(APT_INSTALL); fi
+
+# Debian's wrk, the load generator of the HTTP benchmarks.
+bench-tools:
+	@missing=""; command -v wrk >/dev/null 2>&1 || missing=" wrk"; \
+	  if [ -n "$$missing" ]; then $(APT_INSTALL); fi
+
+# The venv is rebuilt when requirements.txt or pyproject.toml change; the test tools
+# are added (requirements-dev.txt, pinned by requirements.txt) for the test targets.
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -67,6 +84,12 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt 2>&1 | grep -v 'is ignored' || true
 	@$(PY) -m pip install -q --disable-pip-version-check --no-deps -e . 2>&1 | grep -v 'is ignored' || true
 	@$(PY) -c 'import litestar, piccolo, passlib, webapp' && touch $@
+
+venv-dev: $(VENV)/.installed-dev
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	@echo "installing the test tools into $(VENV) ..."
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt -c requirements.txt 2>&1 | grep -v 'is ignored' || true
+	@$(PY) -c 'import pytest, playwright, schemathesis, ruff, mypy' && touch $@
 
 # htmx from the npm registry, verified by npm, copied into static/vendor/.
 assets: static/vendor/htmx.min.js
@@ -82,28 +105,37 @@ db: venv
 stop-db:
 	@$(PY) -m webapp.devdb stop
 
-lint: venv
+lint: venv-dev
 	@$(VENV)/bin/ruff check webapp tests e2e bench piccolo_conf.py piccolo_migrations
 	@$(VENV)/bin/ruff format --check webapp tests e2e bench piccolo_conf.py piccolo_migrations
 
-typecheck: venv
+typecheck: venv-dev
 	@$(VENV)/bin/mypy
 
-check: setup db
+check: serve-setup db
 	@url="$${DATABASE_URL:-$$($(PY) -m webapp.devdb ensure)}" && DATABASE_URL="$$url" $(VENV)/bin/luna-admin check
 
-bench: setup db
+bench: serve-setup bench-tools db
 	@url="$${DATABASE_URL:-$$($(PY) -m webapp.devdb ensure luna_admin_bench)}" && \
 	  DATABASE_URL="$$url" $(PY) -m bench.run_all
 
-# Regenerate requirements.txt from a fresh resolution of pyproject.toml's ranges.
+# Regenerate requirements.txt (the service) and requirements-dev.txt (the test tools,
+# resolved with the service's pins as constraints) from pyproject.toml's ranges.
+DEV_TOOLS := ruff mypy pytest pytest-asyncio playwright pytest-playwright schemathesis \
+	openapi-spec-validator
 lock:
-	@rm -rf /tmp/luna-admin-lock && python3 -m venv /tmp/luna-admin-lock && \
-	  /tmp/luna-admin-lock/bin/pip install -q . ruff mypy pytest pytest-asyncio httpx playwright pytest-playwright \
-	    schemathesis openapi-spec-validator && \
-	  { echo "# The exact set the Makefile installs into .venv (pip freeze of a working setup)."; \
+	@lock=/tmp/luna-admin-lock && rm -rf $$lock && python3 -m venv $$lock && \
+	  $$lock/bin/pip install -q . && \
+	  { echo "# What \`make run\` installs into .venv: luna-admin's own dependencies, exactly (pip freeze)."; \
 	    echo "# Change versions in pyproject.toml's ranges, then regenerate: make lock"; \
-	    /tmp/luna-admin-lock/bin/pip freeze | grep -v '^luna-admin'; } > requirements.txt
+	    $$lock/bin/pip freeze | grep -v '^luna-admin'; } > requirements.txt && \
+	  $$lock/bin/pip install -q -c requirements.txt $(DEV_TOOLS) && \
+	  { echo "# What \`make test\` adds to .venv: the test and lint tools, exactly (pip freeze, installed"; \
+	    echo "# with requirements.txt as constraints). Regenerate with requirements.txt: make lock"; \
+	    $$lock/bin/pip freeze | grep -v '^luna-admin' | grep -vxF -f requirements.txt; } > requirements-dev.txt
 
-clean: stop-db
+# The local cluster is removed wherever it lives (var/pg, or the postgres user's home
+# for a checkout that user cannot reach: webapp/devdb.py).
+clean:
+	@if [ -x $(PY) ]; then $(PY) -m webapp.devdb destroy; fi
 	rm -rf $(VENV) var static/vendor

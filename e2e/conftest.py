@@ -109,6 +109,9 @@ class Server:
             "WORKERS_IN_PROCESS": "1",
             "GC_BATCH_SIZE": "50",
             "SUBTASK_SIZE": "1000",
+            # Callbacks of the tests point at 127.0.0.1 (nothing leaves the machine), which
+            # outbound requests may reach only when allowed (docs/security.md).
+            "CALLBACK_ALLOWED_NETWORKS": "127.0.0.1/32",
         }
         with self.log.open("wb") as log_file:
             self.process = subprocess.Popen(

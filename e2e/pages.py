@@ -31,6 +31,7 @@ class AppPage:
         self.search_input = page.get_by_test_id("search-input")
         self.signed_in_as = page.get_by_test_id("signed-in-as")
         self.sign_out_button = page.get_by_test_id("sign-out")
+        self.default_password_banner = page.get_by_test_id("default-password-banner")
 
     def search(self, query: str) -> None:
         self.search_input.fill(query)
@@ -57,6 +58,24 @@ class LoginPage(AppPage):
     def sign_in(self, login: str = ADMIN_LOGIN, password: str = ADMIN_PASSWORD) -> None:
         self.login.fill(login)
         self.password.fill(password)
+        self.submit.click()
+
+
+class PasswordPage(AppPage):
+    path = "/password"
+
+    def __init__(self, page: Page) -> None:
+        super().__init__(page)
+        self.current = page.get_by_test_id("current-password")
+        self.new = page.get_by_test_id("new-password")
+        self.repeat = page.get_by_test_id("repeat-password")
+        self.submit = page.get_by_test_id("change-password")
+        self.error = page.get_by_test_id("password-error")
+
+    def change(self, current: str, new: str, repeat: str | None = None) -> None:
+        self.current.fill(current)
+        self.new.fill(new)
+        self.repeat.fill(new if repeat is None else repeat)
         self.submit.click()
 
 

@@ -31,6 +31,7 @@ from webapp.settings import Settings  # noqa: E402
 ADMIN_LOGIN = "root@visionlabs.ai"
 ADMIN_PASSWORD = "root"
 TEST_SECRET = "test-secret-key"
+CALLBACK_SERVER_NETWORK = "127.0.0.1/32"
 
 TABLES = [
     "route_stat",
@@ -77,6 +78,9 @@ def test_settings(**overrides: object) -> Settings:
         "workers_in_process": 0,
         "gc_batch_size": 50,
         "subtask_size": 200,
+        # The recording servers of tests/support listen on 127.0.0.1, a loopback
+        # address outbound requests may reach only when allowed (docs/security.md).
+        "callback_allowed_networks": CALLBACK_SERVER_NETWORK,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

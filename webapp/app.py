@@ -27,6 +27,7 @@ from litestar.types import Message, Scope
 from webapp import __version__, db
 from webapp.accounts.authentication import Authenticator
 from webapp.accounts.controller import AccountController, accounts_page
+from webapp.accounts.default_password import DefaultPasswordCheck, note_for_page
 from webapp.accounts.login_controller import LoginApiController, LoginPageController
 from webapp.audit.context import CONTEXT as AUDIT_CONTEXT
 from webapp.audit.controller import AuditController
@@ -348,6 +349,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = LunaLitestar(
         route_handlers=[api, pages, public, static],
         exception_handlers={Exception: handle_exception},
+        # Pages of a signed-in operator learn whether to show the default-password banner.
+        before_request=note_for_page,
         template_config=TemplateConfig(instance=configure_templates(settings)),
         on_startup=[start],
         on_shutdown=[stop],
@@ -358,6 +361,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     app.state.settings = settings
     app.state.authenticator = Authenticator(settings)
+    app.state.default_password = DefaultPasswordCheck()
     app.observers = []
     # GET /metrics: request counts and latency of this process (webapp/system/metrics.py).
     app.state.request_metrics = RequestMetrics()

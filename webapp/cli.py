@@ -27,21 +27,35 @@ async def _with_db(settings: Settings, work: Callable[[], Awaitable[Any]]) -> An
 
 
 async def prepare_database(settings: Settings) -> None:
-    """Pending migrations, then the default admin when there is no admin at all."""
+    """Pending migrations, then (except in production, where a well-known password is
+    refused) the default admin when there is no admin at all."""
     from webapp import db
     from webapp.accounts.service import ensure_default_admin
 
     await db.migrate()
-    await _with_db(settings, ensure_default_admin)
+    if not settings.production:
+        await _with_db(settings, ensure_default_admin)
+
+
+def _refuse(reasons: list[str]) -> int:
+    print("refusing to serve with LUNA_ADMIN_ENV=production:", file=sys.stderr)
+    for reason in reasons:
+        print(f"  - {reason}", file=sys.stderr)
+    return 2
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from webapp.app import create_app
+    from webapp.checks import refusal_after_migrations, refusal_before_start
     from webapp.web.http_protocol import protocol_class
 
+    if reasons := refusal_before_start(settings):
+        return _refuse(reasons)
     asyncio.run(prepare_database(settings))
+    if reasons := asyncio.run(_with_db(settings, lambda: refusal_after_migrations(settings))):
+        return _refuse(reasons)
     uvicorn.run(
         create_app(settings),
         host=args.host or settings.host,
@@ -112,6 +126,33 @@ def cmd_create_admin(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_set_password(settings: Settings, args: argparse.Namespace) -> int:
+    """A new password for an account (the way out of the production refusal)."""
+    from webapp.accounts import service
+    from webapp.web.body import validate
+    from webapp.web.errors import LunaError
+
+    password = args.password
+    if password is None:
+        password = getpass.getpass("New password: ")
+        if getpass.getpass("Repeat it: ") != password:
+            print("error: the two passwords differ", file=sys.stderr)
+            return 1
+    try:
+        validate({"password": password}, service.PASSWORD_SCHEMA)
+    except LunaError as error:
+        print(f"error: {error.detail}", file=sys.stderr)
+        return 1
+    changed = asyncio.run(
+        _with_db(settings, lambda: service.change_password_by_login(args.login, password))
+    )
+    if not changed:
+        print(f"error: no account has the login {args.login!r}", file=sys.stderr)
+        return 1
+    print(f"password of {args.login} changed; its sessions were signed out")
+    return 0
+
+
 def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     from webapp.platform.seed import SeedPlan, seed
 
@@ -162,7 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="apply migrations, ensure an admin exists, serve HTTP",
         description="Apply pending migrations, create the default admin root@visionlabs.ai "
-        "(password root) when no admin account exists, and serve HTTP.",
+        "(password root) when no admin account exists, and serve HTTP. With "
+        "LUNA_ADMIN_ENV=production it refuses to start without SECRET_KEY, without an admin "
+        "account, or while root@visionlabs.ai still has the password root.",
     )
     serve.add_argument("--host", help="address to listen on (default HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default PORT or 5010)")
@@ -198,6 +241,16 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--password", help="the password (prompted when omitted)")
     admin.add_argument("--description", default="", help="a description of the account")
     admin.set_defaults(func=cmd_create_admin)
+
+    set_password = commands.add_parser(
+        "set-password",
+        help="set the password of an account",
+        description="Set a new password for an account (asks for it when --password is not "
+        "given) and sign out its sessions.",
+    )
+    set_password.add_argument("login", help="the login of the account")
+    set_password.add_argument("--password", help="the new password (prompted when omitted)")
+    set_password.set_defaults(func=cmd_set_password)
 
     seed = commands.add_parser(
         "seed",

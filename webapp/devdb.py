@@ -4,8 +4,16 @@ Used only when DATABASE_URL is not set. The cluster listens on a Unix socket
 inside var/pg/run (no TCP port to clash with), trusts local connections, and
 survives between runs; `python -m webapp.devdb stop` stops it.
 
+As root, the server runs as the `postgres` user (initdb refuses root), which
+must be able to reach var/pg. A checkout it cannot reach (a clone in /root,
+mode 700) gets its cluster in the postgres user's home instead, in a directory
+named after the checkout's path (~postgres/luna-admin/<name>-<hash>), and
+var/pg becomes a link to it: nothing to change by hand, the same place on
+every run, and each checkout of the machine a cluster of its own.
+
     python -m webapp.devdb ensure [DBNAME]   # init + start if needed, print the URL
     python -m webapp.devdb stop
+    python -m webapp.devdb destroy           # stop, then remove the cluster's files
     python -m webapp.devdb test-url          # the database the tests may wipe
 
 The tests drop and rebuild the schema of their database, so they never use
@@ -16,6 +24,8 @@ without DATABASE_URL the local cluster's `luna_admin_test`.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import pwd
 import shutil
@@ -50,36 +60,79 @@ def _run_as_owner(args: list[str], *, check: bool = True) -> subprocess.Complete
     return subprocess.run(args, check=check, capture_output=True, text=True)
 
 
+def reachable_by_postgres(path: Path) -> bool:
+    """Whether the postgres user can reach `path` (or, while it does not exist yet, the
+    nearest directory above it that does)."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    result = subprocess.run(
+        ["runuser", "-u", "postgres", "--", "test", "-x", str(existing)],
+        check=False,
+        capture_output=True,
+    )
+    return result.returncode == 0
+
+
+def home_of_postgres_for(checkout: Path) -> Path:
+    """The cluster directory of `checkout` in the postgres user's home: named after the
+    checkout and a hash of its path, so that two checkouts never share one."""
+    digest = hashlib.sha256(str(checkout.resolve()).encode()).hexdigest()[:10]
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in checkout.name)[:24]
+    return Path(pwd.getpwnam("postgres").pw_dir) / "luna-admin" / f"{name}-{digest}"
+
+
 class Cluster:
     def __init__(self, base: Path | None = None) -> None:
-        self.base = (base or ROOT / "var" / "pg").resolve()
+        self.link = base or ROOT / "var" / "pg"
+        """Where the cluster is looked for; a link when it lives elsewhere."""
+        self.relocatable = base is None
+        self.bin = pg_bin_dir()
+        self._locate(self.link.resolve())
+
+    def _locate(self, base: Path) -> None:
+        self.base = base
         self.data = self.base / "data"
         self.run_dir = self.base / "run"
         self.log = self.base / "server.log"
-        self.bin = pg_bin_dir()
 
     def url(self, dbname: str = DEFAULT_DB) -> str:
         return f"postgresql://postgres@/{dbname}?host={self.run_dir}"
 
     def _prepare_dirs(self) -> None:
+        relocatable = os.geteuid() == 0 and self.relocatable and not self.initialised()
+        if relocatable and not reachable_by_postgres(self.base):
+            self._relocate(home_of_postgres_for(ROOT))
         for path in (self.base, self.data, self.run_dir):
             path.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             owner = pwd.getpwnam("postgres")
             for path in (self.base, self.data, self.run_dir):
                 os.chown(path, owner.pw_uid, owner.pw_gid)
-            self._check_reachable(self.base)
+            if not reachable_by_postgres(self.data):
+                raise DevDbError(
+                    f"{self.base} is not reachable by the postgres user; "
+                    "move the checkout, `chmod o+x` the directories above it, or set DATABASE_URL"
+                )
         self.data.chmod(0o700)
 
-    @staticmethod
-    def _check_reachable(path: Path) -> None:
-        # The postgres user must be able to traverse every parent directory.
-        for parent in path.parents:
-            if not os.stat(parent).st_mode & 0o001:
-                raise DevDbError(
-                    f"{parent} is not searchable by the postgres user; "
-                    "move the checkout, `chmod o+x` that directory, or set DATABASE_URL"
-                )
+    def _relocate(self, target: Path) -> None:
+        """var/pg becomes a link to `target` (see the module docstring)."""
+        if self.link.is_symlink():
+            self.link.unlink()
+        elif self.link.exists():
+            shutil.rmtree(self.link)  # left by an attempt that could not start: holds nothing
+        self.link.parent.mkdir(parents=True, exist_ok=True)
+        target.mkdir(parents=True, exist_ok=True)
+        owner = pwd.getpwnam("postgres")
+        os.chown(target.parent, owner.pw_uid, owner.pw_gid)
+        self.link.symlink_to(target, target_is_directory=True)
+        print(
+            f"devdb: the postgres user cannot reach {self.link.parent}; "
+            f"the local cluster lives in {target} ({self.link} points there)",
+            file=sys.stderr,
+        )
+        self._locate(target)
 
     def initialised(self) -> bool:
         return (self.data / "PG_VERSION").exists()
@@ -169,6 +222,16 @@ class Cluster:
                 [str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]
             )
 
+    def destroy(self) -> None:
+        """Stop the cluster and remove its files (and the link to them)."""
+        self.stop()
+        if self.base.exists():
+            shutil.rmtree(self.base)
+        if self.link.is_symlink():
+            self.link.unlink()
+            with contextlib.suppress(OSError):  # ~postgres/luna-admin, when it holds no other
+                self.base.parent.rmdir()
+
 
 def sibling_test_url(url: str) -> str:
     """`postgresql://.../luna?x=y` -> `postgresql://.../luna_test?x=y`, created if missing."""
@@ -221,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
             print(test_url(cluster))
         elif command == "stop":
             cluster.stop()
+        elif command == "destroy":
+            cluster.destroy()
         elif command == "url":
             print(cluster.url(args[1] if len(args) > 1 else DEFAULT_DB))
         else:

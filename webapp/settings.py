@@ -11,6 +11,10 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from webapp.outbound.addresses import AddressRefused, AllowedNetworks
+from webapp.outbound.urls import check_url
+from webapp.redaction import redact_url
+
 ROOT = Path(__file__).resolve().parent.parent
 """The repository root: templates/, static/, docs/ and var/ live here."""
 
@@ -66,6 +70,24 @@ def _choice(name: str, default: str, choices: set[str]) -> str:
     return value.lower()
 
 
+def _networks() -> AllowedNetworks:
+    try:
+        return AllowedNetworks.parse(os.environ.get("CALLBACK_ALLOWED_NETWORKS", ""))
+    except ValueError as error:
+        raise SettingsError(f"CALLBACK_ALLOWED_NETWORKS: {error}") from None
+
+
+def _outbound_url(name: str, default: str) -> str:
+    """A URL the service sends requests to, refused at start when its host is a literal
+    address (or localhost) that outbound requests may not reach."""
+    value = os.environ.get(name) or default
+    try:
+        check_url(value, _networks())
+    except (ValueError, AddressRefused) as error:
+        raise SettingsError(f"{name}={redact_url(value)!r}: {error}") from None
+    return value
+
+
 def load_or_create_secret(var_dir: Path) -> str:
     """The secret used when SECRET_KEY is unset: generated once, kept in var/.
 
@@ -101,6 +123,8 @@ class Settings:
     """Whether SECRET_KEY came from the environment (checked by `luna-admin check`)."""
     session_lifetime: int = 8 * 3600
     """Seconds a sign-in session lasts (absolute, not sliding)."""
+    session_idle_timeout: int = 30 * 60
+    """Seconds without a request after which a session ends (0: only the absolute lifetime)."""
     cookie_secure: bool = False
     """Send the session cookie only over HTTPS."""
     production: bool = False
@@ -141,6 +165,9 @@ class Settings:
     """Name of the extraction backend (empty: the built-in one)."""
     telegram_api_url: str = "https://api.telegram.org"
     """Base URL of the Telegram Bot API (a local fake in tests)."""
+    callback_allowed_networks: str = ""
+    """Comma-separated CIDRs that callbacks, Telegram and health checks may reach although
+    they are loopback, private, link-local... (docs/security.md); empty: none."""
     notify_max_attempts: int = 8
     """Deliveries tried per notification before it is given up (and logged)."""
     notify_backoff_seconds: float = 2.0
@@ -158,6 +185,11 @@ class Settings:
     def api_prefix(self) -> str:
         return f"/{self.api_version}"
 
+    @property
+    def allowed_networks(self) -> AllowedNetworks:
+        """CALLBACK_ALLOWED_NETWORKS parsed (checked by from_env)."""
+        return AllowedNetworks.parse(self.callback_allowed_networks)
+
     @classmethod
     def from_env(cls) -> Settings:
         var_dir = Path(os.environ.get("LUNA_ADMIN_VAR_DIR") or ROOT / "var")
@@ -168,6 +200,7 @@ class Settings:
             secret_key=secret or load_or_create_secret(var_dir),
             secret_key_from_env=bool(secret),
             session_lifetime=_int("SESSION_LIFETIME", 8 * 3600, minimum=60),
+            session_idle_timeout=_int("SESSION_IDLE_TIMEOUT", 30 * 60, minimum=0),
             cookie_secure=_bool("COOKIE_SECURE", False),
             production=_choice("LUNA_ADMIN_ENV", "development", {"development", "production"})
             == "production",
@@ -188,7 +221,8 @@ class Settings:
             subtask_size=_int("SUBTASK_SIZE", 100_000, minimum=1),
             extraction_batch_size=_int("EXTRACTION_BATCH_SIZE", 32, minimum=1),
             extraction_backend=os.environ.get("EXTRACTION_BACKEND", ""),
-            telegram_api_url=(os.environ.get("TELEGRAM_API_URL") or "https://api.telegram.org"),
+            telegram_api_url=_outbound_url("TELEGRAM_API_URL", "https://api.telegram.org"),
+            callback_allowed_networks=str(_networks()),
             notify_max_attempts=_int("NOTIFY_MAX_ATTEMPTS", 8, minimum=1),
             notify_backoff_seconds=_float("NOTIFY_BACKOFF_SECONDS", 2.0, minimum=0.0),
             scheduler_enabled=_bool("SCHEDULER_ENABLED", True),

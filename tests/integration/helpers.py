@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 
-from tests.conftest import ADMIN, basic
+from tests.conftest import ADMIN, basic, test_settings
 from webapp import db
+from webapp.app import create_app
 
 
 async def create_account(
@@ -76,3 +82,28 @@ async def add_platform_data(
         face_ids,
     )
     return [str(row["list_id"]) for row in list_rows]
+
+
+@asynccontextmanager
+async def app_client(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app built with other settings (same database and pool)."""
+    app = create_app(test_settings(**overrides))
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40001))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+def run_luna_admin(
+    database_url: str, *args: str, input_text: str | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`luna-admin <args>` on `database_url`, to its end; `env` adds to (an empty value
+    removes from) this process's environment."""
+    values = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "warning", **env}
+    return subprocess.run(
+        [sys.executable, "-m", "webapp.cli", *args],
+        env={name: value for name, value in values.items() if value != ""},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        input=input_text,
+    )

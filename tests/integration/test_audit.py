@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ADMIN, ADMIN_LOGIN, HTML, basic
+from tests.conftest import ADMIN, ADMIN_LOGIN, ADMIN_PASSWORD, HTML, basic
 from tests.integration.helpers import create_account, sign_in
 from tests.integration.tasks_helpers import create_gc, poll_until, settings
 from tests.integration.test_pages import csrf_of, page_sign_in
@@ -313,14 +313,24 @@ async def test_password_page_records_the_change_and_not_a_refused_one(client):
     mismatch = await client.post(
         "/password",
         headers=HTML,
-        data={"_csrf_token": token, "password": "abc", "_password_confirm": "abd"},
+        data={
+            "_csrf_token": token,
+            "_current_password": ADMIN_PASSWORD,
+            "password": "abc",
+            "_password_confirm": "abd",
+        },
     )
     assert mismatch.status_code == 400
     assert await events() == []
     changed = await client.post(
         "/password",
         headers=HTML,
-        data={"_csrf_token": token, "password": "page-new-pw", "_password_confirm": "page-new-pw"},
+        data={
+            "_csrf_token": token,
+            "_current_password": ADMIN_PASSWORD,
+            "password": "page-new-pw",
+            "_password_confirm": "page-new-pw",
+        },
     )
     assert changed.status_code == 303
     assert (await only("password.change"))["actor_login"] == ADMIN_LOGIN

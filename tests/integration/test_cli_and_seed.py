@@ -9,28 +9,16 @@ import sys
 import pytest
 
 from tests.conftest import ADMIN, TEST_DATABASE_URL
+from tests.integration.helpers import run_luna_admin
 from webapp import db
 from webapp.accounts.service import recount_stats
 from webapp.platform.seed import SeedPlan, seed, tiny_png
 
-COMMANDS = ["serve", "migrate", "create-admin", "seed", "recount", "check"]
+COMMANDS = ["serve", "migrate", "create-admin", "set-password", "seed", "recount", "check"]
 
 
 def luna_admin(*args: str, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": TEST_DATABASE_URL,
-        "SECRET_KEY": "cli-test",
-        "LOG_LEVEL": "warning",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "webapp.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        input=input_text,
-    )
+    return run_luna_admin(TEST_DATABASE_URL, *args, input_text=input_text, SECRET_KEY="cli-test")
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -14,9 +14,11 @@ request; tests/integration/schemathesis_hooks.py keeps that admin's password
 and account alive (see there why), and the test checks afterwards that the
 admin still signs in.
 
-Nothing leaves this machine: notification callbacks the fuzzing stores go
-through a proxy address where nothing listens, and the Telegram API URL (also
-what the health check probes) is a local stub.
+Nothing leaves this machine: notification callbacks the fuzzing stores are
+pointed at a local stub by the hooks (those the server would call; the others
+it refuses), and the Telegram API URL (also what the health check probes) is a
+local stub too. Both listen on 127.0.0.1, which CALLBACK_ALLOWED_NETWORKS
+allows (tests/support/processes.py).
 
 The length of the run: LUNA_FUZZ_MAX_EXAMPLES (default 5 per operation and
 phase), LUNA_FUZZ_PHASES (default every phase), LUNA_FUZZ_SEED (default a fixed
@@ -41,7 +43,7 @@ import yaml
 from tests.conftest import ADMIN, ADMIN_LOGIN, ADMIN_PASSWORD, TEST_DATABASE_URL
 from tests.support.callback_server import CallbackServer
 from tests.support.databases import fresh_database, sibling_database
-from tests.support.processes import Processes, free_port
+from tests.support.processes import Processes
 from webapp.settings import ROOT
 
 MAX_EXAMPLES = os.environ.get("LUNA_FUZZ_MAX_EXAMPLES", "5")
@@ -76,14 +78,7 @@ async def empty_database() -> str:
 
 
 def server_env(telegram_url: str) -> dict[str, str]:
-    dead_proxy = f"http://127.0.0.1:{free_port()}"
-    proxies = {name: dead_proxy for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")} | {
-        name.lower(): dead_proxy for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
-    }
     return {
-        **proxies,
-        "NO_PROXY": "127.0.0.1,localhost",
-        "no_proxy": "127.0.0.1,localhost",
         "TELEGRAM_API_URL": telegram_url,
         # The run sends thousands of requests as the admin, some with credentials
         # it made up: never lock the admin out of the server under test.
@@ -157,6 +152,7 @@ async def test_schemathesis_finds_no_server_error_and_no_contradiction(tmp_path:
                 "SCHEMATHESIS_HOOKS": "tests.integration.schemathesis_hooks",
                 "LUNA_FUZZ_PROTECTED_ACCOUNT": admin_id,
                 "LUNA_FUZZ_PASSWORD": ADMIN_PASSWORD,
+                "LUNA_FUZZ_CALLBACK_BASE": telegram.url,
             }
             # In a thread: the Telegram stub answers from this event loop meanwhile.
             result = await asyncio.to_thread(

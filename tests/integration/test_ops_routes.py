@@ -19,24 +19,15 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ADMIN, HTML, TEST_DATABASE_URL, TEST_SECRET, basic
-from tests.conftest import test_settings as make_settings
+from tests.integration.helpers import app_client
 from tests.support.callback_server import CallbackServer, FakeTelegramApi
 from webapp import db
-from webapp.app import create_app
+from webapp.redaction import redact_url
 from webapp.schedules.leader import LEADER_LOCK
 from webapp.settings import Settings
 from webapp.system import config_view, health, plugins
 
 MASK = "********"
-
-
-@asynccontextmanager
-async def app_client(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of an app built with other settings (same database and pool)."""
-    app = create_app(make_settings(**overrides))
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40001))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield client
 
 
 @asynccontextmanager
@@ -192,17 +183,18 @@ async def test_config_page_for_a_browser(client):
     assert no_session.headers["location"].startswith("/login")
 
 
-def test_mask_url_keeps_everything_but_the_password():
-    assert config_view.mask_url("postgresql://u:p%40ss@h:5432/d?sslmode=require") == (
+def test_urls_in_the_configuration_keep_everything_but_their_secrets():
+    assert redact_url("postgresql://u:p%40ss@h:5432/d?sslmode=require") == (
         f"postgresql://u:{MASK}@h:5432/d?sslmode=require"
     )
-    assert config_view.mask_url("postgresql://u@h/d?password=x") == (
-        f"postgresql://u@h/d?password={MASK}"
+    assert redact_url("postgresql://u@h/d?password=x") == f"postgresql://u@h/d?password={MASK}"
+    assert redact_url("postgresql://u@h/d?sslpassword=x&sslmode=verify-full") == (
+        f"postgresql://u@h/d?sslpassword={MASK}&sslmode=verify-full"
     )
-    assert config_view.mask_url("host=db password='x y' dbname=d") == (
-        f"host=db password={MASK} dbname=d"
+    assert redact_url("host=db password='x y' sslpassword=z dbname=d") == (
+        f"host=db password={MASK} sslpassword={MASK} dbname=d"
     )
-    assert config_view.mask_url("postgresql://u@h/d") == "postgresql://u@h/d"
+    assert redact_url("postgresql://u@h/d") == "postgresql://u@h/d"
 
 
 # ------------------------------------------------------------- /healthcheck

@@ -223,16 +223,17 @@ async def test_change_password_page(client):
     await page_sign_in(client)
     page = await client.get("/password", headers=HTML)
     token = csrf_of(page)
+    current = {"_csrf_token": token, "_current_password": ADMIN_PASSWORD}
     mismatch = await client.post(
         "/password",
         headers=HTML,
-        data={"_csrf_token": token, "password": "abc", "_password_confirm": "abd"},
+        data={**current, "password": "abc", "_password_confirm": "abd"},
     )
     assert mismatch.status_code == 400 and "differ" in mismatch.text
     changed = await client.post(
         "/password",
         headers=HTML,
-        data={"_csrf_token": token, "password": "newpass", "_password_confirm": "newpass"},
+        data={**current, "password": "newpass", "_password_confirm": "newpass"},
     )
     assert changed.status_code == 303
     assert (await client.get("/accounts", headers=HTML)).status_code == 200

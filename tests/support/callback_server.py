@@ -22,7 +22,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-REASONS = {200: "OK", 401: "Unauthorized", 404: "Not Found", 500: "Internal Server Error"}
+REASONS = {
+    200: "OK",
+    302: "Found",
+    401: "Unauthorized",
+    404: "Not Found",
+    500: "Internal Server Error",
+}
 
 
 @dataclass
@@ -51,6 +57,8 @@ class CallbackServer:
         self._fail_remaining = 0
         self._fail_status = 500
         self._hang_remaining = 0
+        self._redirect_remaining = 0
+        self._redirect_location = ""
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
         self.port = 0
@@ -63,6 +71,11 @@ class CallbackServer:
         """Answer the next `count` requests with `status`."""
         self._fail_remaining = count
         self._fail_status = status
+
+    def redirect_next(self, count: int, location: str) -> None:
+        """Answer the next `count` requests 302 Found with `Location: location`."""
+        self._redirect_remaining = count
+        self._redirect_location = location
 
     def hang_next(self, count: int) -> None:
         """Never answer the next `count` requests (until the server stops)."""
@@ -139,7 +152,12 @@ class CallbackServer:
             await asyncio.sleep(3600)  # cancelled by stop()
         if self.delay:
             await asyncio.sleep(self.delay)
-        if self._fail_remaining > 0:
+        extra = ""
+        if self._redirect_remaining > 0:
+            self._redirect_remaining -= 1
+            status, answer = 302, {"moved": self._redirect_location}
+            extra = f"Location: {self._redirect_location}\r\n"
+        elif self._fail_remaining > 0:
             self._fail_remaining -= 1
             status, answer = self._fail_status, {"error": "failing as told"}
         else:
@@ -148,6 +166,7 @@ class CallbackServer:
         payload = json.dumps(answer).encode()
         writer.write(
             f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}\r\n"
+            f"{extra}"
             "Content-Type: application/json\r\n"
             f"Content-Length: {len(payload)}\r\n"
             "Connection: keep-alive\r\n\r\n".encode()

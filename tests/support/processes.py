@@ -61,6 +61,8 @@ def process_env(database_url: str, **env: str) -> dict[str, str]:
         "DATABASE_URL": database_url,
         "SECRET_KEY": "process-test",
         "LOG_LEVEL": "warning",
+        # The recording servers (tests/support/callback_server.py) listen on loopback.
+        "CALLBACK_ALLOWED_NETWORKS": "127.0.0.1/32",
         **env,
     }
 

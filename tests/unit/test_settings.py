@@ -38,10 +38,47 @@ def test_generated_secret_is_stable(tmp_path):
         ("LUNA_ADMIN_ENV", "staging"),
         ("SESSION_LIFETIME", "5"),
         ("SCHEDULER_ENABLED", "sometimes"),
+        ("SESSION_IDLE_TIMEOUT", "-1"),
+        ("CALLBACK_ALLOWED_NETWORKS", "10.0.0.0/33"),
+        ("CALLBACK_ALLOWED_NETWORKS", "10.0.0.0/8,localhost"),
+        ("TELEGRAM_API_URL", "http://127.0.0.1:8081"),
+        ("TELEGRAM_API_URL", "http://localhost:8081/"),
+        ("TELEGRAM_API_URL", "https://api.telegram.org@169.254.169.254/"),
+        ("TELEGRAM_API_URL", "http://[::1]/"),
+        ("TELEGRAM_API_URL", "http://2130706433/"),
+        ("TELEGRAM_API_URL", "ftp://api.telegram.org"),
     ],
 )
 def test_bad_values_are_refused_with_the_name(monkeypatch, tmp_path, name, value):
     monkeypatch.setenv("LUNA_ADMIN_VAR_DIR", str(tmp_path))
+    monkeypatch.delenv("CALLBACK_ALLOWED_NETWORKS", raising=False)
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=name):
         Settings.from_env()
+
+
+def test_an_allowed_network_lets_the_telegram_url_inside(monkeypatch, tmp_path):
+    monkeypatch.setenv("LUNA_ADMIN_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("TELEGRAM_API_URL", "http://127.0.0.1:8081")
+    monkeypatch.setenv("CALLBACK_ALLOWED_NETWORKS", " 127.0.0.0/8 , 10.1.0.0/16")
+    settings = Settings.from_env()
+    assert settings.telegram_api_url == "http://127.0.0.1:8081"
+    assert str(settings.allowed_networks) == "127.0.0.0/8,10.1.0.0/16"
+
+
+def test_a_refused_telegram_url_is_named_without_its_password(monkeypatch, tmp_path):
+    monkeypatch.setenv("LUNA_ADMIN_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("TELEGRAM_API_URL", "http://bot:hunter22@10.0.0.5/")
+    monkeypatch.delenv("CALLBACK_ALLOWED_NETWORKS", raising=False)
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env()
+    assert "10.0.0.5 (private address)" in str(caught.value)
+    assert "hunter22" not in str(caught.value)
+
+
+def test_idle_timeout_defaults_to_half_an_hour(monkeypatch, tmp_path):
+    monkeypatch.setenv("LUNA_ADMIN_VAR_DIR", str(tmp_path))
+    monkeypatch.delenv("SESSION_IDLE_TIMEOUT", raising=False)
+    assert Settings.from_env().session_idle_timeout == 1800
+    monkeypatch.setenv("SESSION_IDLE_TIMEOUT", "0")
+    assert Settings.from_env().session_idle_timeout == 0

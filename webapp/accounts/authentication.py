@@ -79,8 +79,9 @@ class Authenticator:
         await throttle.clear_login(login)
         return _principal(row, "basic")
 
-    async def check_session(self, token: str) -> Principal:
-        row = await sessions.account_for(token)
+    async def check_session(self, token: str, *, touch: bool = True) -> Principal:
+        """The principal of a live session; `touch`: the request counts as activity."""
+        row = await sessions.account_for(token, self.settings.session_idle_timeout, touch=touch)
         if row is None:
             raise LunaError("SESSION_INVALID")
         return _principal(row, "cookie", token)

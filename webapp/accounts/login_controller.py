@@ -232,6 +232,7 @@ class LoginPageController(Controller):
         principal = current_principal(request)
         try:
             form = await read_raw_body(request, service.PASSWORD_SCHEMA)
+            await _check_current_password(request, principal)
             confirm = await form_field(request, "_password_confirm")
             if confirm is not None and confirm != form.get("password"):
                 raise LunaError(
@@ -254,6 +255,27 @@ class LoginPageController(Controller):
         response = redirect(request, "/", "Password changed; other sessions were signed out")
         await _begin_session(request, principal, response)
         return response
+
+
+async def _check_current_password(request: AnyRequest, principal: Principal) -> None:
+    """The page asks for the current password: a session left open (or stolen) must not
+    be enough to take the account over. A wrong one counts as a failed sign-in (it is
+    throttled and audited like one). The API route keeps the reference's body."""
+    current = await form_field(request, "_current_password")
+    if not current:
+        raise LunaError(
+            "JSON_VALIDATION", path="current_password", message="enter your current password"
+        )
+    try:
+        await _auth(request).check_password(principal.login, current, client_ip(request))
+    except LunaError as error:
+        if error.kind.name != "WRONG_CREDENTIALS":
+            raise
+        raise LunaError(
+            "JSON_VALIDATION",
+            path="current_password",
+            message="the current password is not correct",
+        ) from None
 
 
 async def _form_csrf(request: AnyRequest) -> str | None:

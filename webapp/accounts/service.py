@@ -244,6 +244,15 @@ async def change_password(
     log.info("password of account %s changed, %d session(s) ended", account_id, ended)
 
 
+async def change_password_by_login(login: str, new_password: str) -> bool:
+    """`change_password` of the account with this login; False when there is none."""
+    row = await db.fetchrow("SELECT account_id FROM account WHERE login = $1", login)
+    if row is None:
+        return False
+    await change_password(row["account_id"], new_password)
+    return True
+
+
 async def ensure_default_admin() -> bool:
     """Create root@visionlabs.ai / root when no admin account exists; True if created."""
     if await db.fetchrow("SELECT 1 FROM account WHERE account_type = 'admin' LIMIT 1"):

@@ -1,7 +1,14 @@
 """Sign-in sessions stored in PostgreSQL.
 
 The cookie carries a random token; the table keeps only its SHA-256, so the
-table alone cannot be replayed. Sessions have an absolute lifetime.
+table alone cannot be replayed. A session ends at its absolute lifetime
+(SESSION_LIFETIME, `expire_time`) or after SESSION_IDLE_TIMEOUT seconds without
+a request (`last_seen_time`), whichever comes first.
+
+Refreshing `last_seen_time` on every request would turn every page view and
+API call into a write. It is refreshed only when it is older than
+`touch_interval(idle)` (a minute for the default half hour), so a session may
+end up to that much early, never late.
 """
 
 from __future__ import annotations
@@ -36,14 +43,32 @@ async def create(account_id: uuid.UUID, lifetime_seconds: int, ip: str, user_age
     return token
 
 
-async def account_for(token: str) -> Any:
-    """The account row of a live session, or None."""
-    return await db.fetchrow(
-        "SELECT a.account_id, a.login, a.account_type, a.password_hash FROM auth_session s "
-        "JOIN account a ON a.account_id = s.account_id "
-        "WHERE s.token_hash = $1 AND s.expire_time > now()",
-        token_hash(token),
+def touch_interval(idle_seconds: int) -> int:
+    """How stale `last_seen_time` may get before a request refreshes it."""
+    return max(1, min(60, idle_seconds // 10))
+
+
+async def account_for(token: str, idle_seconds: int = 0, *, touch: bool = True) -> Any:
+    """The account row of a live session, or None; `idle_seconds` 0: no idle timeout.
+
+    `touch`: whether this request counts as activity (a page polling for progress
+    does not, or an open tab would keep its session alive forever)."""
+    digest = token_hash(token)
+    row = await db.fetchrow(
+        "SELECT a.account_id, a.login, a.account_type, a.password_hash, "
+        "s.last_seen_time < now() - make_interval(secs => $3) AS stale "
+        "FROM auth_session s JOIN account a ON a.account_id = s.account_id "
+        "WHERE s.token_hash = $1 AND s.expire_time > now() "
+        "AND ($2 = 0 OR s.last_seen_time > now() - make_interval(secs => $2))",
+        digest,
+        idle_seconds,
+        touch_interval(idle_seconds),
     )
+    if row is not None and row["stale"] and touch:
+        await db.fetch(
+            "UPDATE auth_session SET last_seen_time = now() WHERE token_hash = $1", digest
+        )
+    return row
 
 
 async def end(token: str) -> uuid.UUID | None:

@@ -52,6 +52,8 @@ class AuthSession(Table, tablename="auth_session"):
     account_id = ForeignKey(references=Account, null=False, on_delete=OnDelete.cascade)
     create_time = Timestamptz()
     expire_time = Timestamptz()
+    last_seen_time = Timestamptz()
+    """The last request of the session (refreshed at most once a minute): the idle timeout."""
     ip = Varchar(length=64, default="")
     user_agent = Varchar(length=256, default="")
 

@@ -1,22 +1,17 @@
 """Secrets never reach the audit log.
 
-Notification policies go through the same `mask` as every answer that shows
-them; then, as a second line of defence for whatever a future caller passes,
-any string under a key that names a credential is masked too.
+Details pass through the service's one redaction policy (webapp/redaction.py),
+the same that answers and pages use: a notification policy in the details is
+masked exactly as GET shows it, and any string under a key that names a
+secret, or a URL's password and secret query parameters, too.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
-from webapp.notify.policy import MASK, mask
-
-SECRET_KEY = re.compile(
-    r"passw|secret|token|api[-_]?key|cookie|auth|session|signature|credential|private", re.I
-)
-"""Keys whose string values are credentials (the notification headers' rule, widened)."""
+from webapp.redaction import redact as redact_secrets
 
 MAX_DETAILS_BYTES = 32 * 1024
 """Larger details are replaced by a note: a bounded row, whatever the body was."""
@@ -24,16 +19,16 @@ MAX_DETAILS_BYTES = 32 * 1024
 
 def redact(value: Any, key: str = "") -> Any:
     """A copy of `value` fit for the log."""
-    if key == "notification_policy" and isinstance(value, dict | str):
-        value = mask(value)
+    return _without_nul(redact_secrets(value, key))
+
+
+def _without_nul(value: Any) -> Any:
+    # jsonb cannot hold NUL; bodies refuse it already, this is for everything else.
     if isinstance(value, dict):
-        return {str(k): redact(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact(item) for item in value]
-    if isinstance(value, str) and value and SECRET_KEY.search(key):
-        return MASK
+        return {key: _without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
     if isinstance(value, str):
-        # jsonb cannot hold NUL; bodies refuse it already, this is for everything else.
         return value.replace("\x00", "")
     return value
 

@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 
 from webapp import db
 from webapp.notify.senders import CallbackSender, DeliveryError, Sender, callback_timeout
+from webapp.redaction import scrub, secret_values
 from webapp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -287,9 +288,16 @@ class Dispatcher:
         except TimeoutError:
             return f"no answer within {limit:g} s"
         except Exception as exc:
-            # A bug in a sender, not the endpoint's fault; its message may hold
-            # a URL with a token in it, so only the log (not the row) gets it.
-            log.exception("notification %s: the sender failed", row.notification_id)
+            # A bug in a sender, not the endpoint's fault. Its message may quote a URL
+            # with a token in it: the log gets it redacted, the row only its type.
+            message = scrub(str(exc), secret_values(row.callback))
+            log.error(
+                "notification %s: the sender failed: %s: %s",
+                row.notification_id,
+                type(exc).__name__,
+                message,
+            )
+            log.debug("the sender's traceback", exc_info=True)
             return f"unexpected {type(exc).__name__} in the sender (see the log)"
         return None
 

@@ -2,8 +2,10 @@
 
 The policy is stored as the client sent it after `normalise` (defaults filled
 in), with the real passwords and tokens, because the dispatcher needs them.
-Every answer shows it through `mask`. A client that reads a policy back and
-sends it again with the masked values untouched keeps the stored secrets:
+Every answer shows it through `mask`, which is the service's one redaction
+policy (webapp/redaction.py): passwords, tokens, headers whose names mean a
+secret, secret query parameters of the URL. A client that reads a policy back
+and sends it again with the masked values untouched keeps the stored secrets:
 `keep_secrets` puts them back before the policy is stored.
 
 The schema is written without `$ref`, so it can be embedded as is in the task
@@ -15,17 +17,16 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
+from webapp.outbound.addresses import AddressRefused, AllowedNetworks
+from webapp.outbound.urls import check_url
+from webapp.redaction import MASK, is_secret_name, redact, secret_params
 from webapp.web.errors import LunaError
-
-MASK = "********"
-"""What a stored password, token or secret header value looks like in an answer."""
 
 CALLBACK_LISTS = ("task_callbacks", "subtask_callbacks")
 
@@ -53,9 +54,6 @@ _HEADER_NAME = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$"
 _HEADER_VALUE = r"^[\t\x20-\x7e]*$"
 _MEDIA_TYPE = r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(;[\t\x20-\x7e]*)?$"
 
-# Header values that are credentials in all but name: masked like passwords.
-_SECRET_HEADER = re.compile(r"auth|cookie|token|secret|passw|api[-_]?key|session|signature", re.I)
-
 _ENABLE: dict[str, Any] = {"type": "integer", "enum": [0, 1]}
 _TIMEOUT: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 3600}
 
@@ -64,7 +62,14 @@ HTTP_CALLBACK_SCHEMA: dict[str, Any] = {
     "properties": {
         "type": {"const": "http"},
         "enable": _ENABLE,
-        "url": {"type": "string", "maxLength": 2048, "pattern": URL_PATTERN},
+        "url": {
+            "type": "string",
+            "maxLength": 2048,
+            "pattern": URL_PATTERN,
+            "description": "Not an address inside the network (loopback, private, link-local, "
+            "CGNAT, multicast, reserved: any spelling) nor a localhost name, unless "
+            "CALLBACK_ALLOWED_NETWORKS allows it: refused with 12022 (docs/security.md).",
+        },
         "authorization": {
             "type": "object",
             "properties": {
@@ -200,31 +205,9 @@ def normalise(policy: Mapping[str, Any] | str | None) -> dict[str, Any]:
     return result
 
 
-def is_secret_header(name: str) -> bool:
-    return bool(_SECRET_HEADER.search(name))
-
-
-def _mask_callback(callback: dict[str, Any]) -> None:
-    authorization = callback.get("authorization")
-    if isinstance(authorization, dict) and "password" in authorization:
-        authorization["password"] = MASK
-    if callback.get("type") == "telegram" and "token" in callback:
-        callback["token"] = MASK
-    params = callback.get("params")
-    headers = params.get("headers") if isinstance(params, dict) else None
-    if isinstance(headers, dict):
-        for name, value in headers.items():
-            if is_secret_header(name) and value:
-                headers[name] = MASK
-
-
 def mask(policy: Mapping[str, Any] | str | None) -> dict[str, Any]:
-    """A copy fit for an answer: passwords, tokens and credential headers as `********`."""
-    result = parse_policy(policy)
-    for name in CALLBACK_LISTS:
-        for callback in result.get(name) or []:
-            if isinstance(callback, dict):
-                _mask_callback(callback)
+    """A copy fit for an answer, a page or the audit log (webapp/redaction.py)."""
+    result: dict[str, Any] = redact(parse_policy(policy))
     return result
 
 
@@ -281,12 +264,51 @@ def _restore_callback(callback: dict[str, Any], old: Mapping[str, Any] | None, p
             for key, value in (old_headers.items() if isinstance(old_headers, dict) else [])
         }
         for name, value in headers.items():
-            if value != MASK or not is_secret_header(name):
+            if value != MASK or not is_secret_name(name):
                 continue
             stored = stored_headers.get(name.lower())
             if not isinstance(stored, str) or stored == MASK:
                 raise _refuse(f"{path}.params.headers.{name}", f"value of header {name}")
             headers[name] = stored
+
+    if kind == "http" and isinstance(callback.get("url"), str):
+        old_url = old.get("url") if old is not None and same_destination else None
+        callback["url"] = _restore_url(
+            callback["url"], old_url if isinstance(old_url, str) else None, f"{path}.url"
+        )
+
+
+def _restore_url(url: str, old_url: str | None, path: str) -> str:
+    """`url` with each masked secret parameter of its query or fragment (`?token=********`)
+    given the value of the same parameter (same name, same place among its namesakes)
+    in `old_url`."""
+    try:
+        parts = urlsplit(url)
+        old_parts = urlsplit(old_url) if old_url else None
+    except ValueError:
+        return url  # not a usable URL: _check_url says so
+    if MASK not in unquote(parts.query + parts.fragment):
+        return url
+    query = _restore_params(parts.query, old_parts.query if old_parts else "", path)
+    fragment = _restore_params(parts.fragment, old_parts.fragment if old_parts else "", path)
+    return urlunsplit(parts._replace(query=query, fragment=fragment))
+
+
+def _restore_params(text: str, old_text: str, path: str) -> str:
+    stored = secret_params(old_text)
+    seen: dict[str, int] = {}
+    pieces = []
+    for piece in text.split("&"):
+        key, eq, value = piece.partition("=")
+        name = unquote(key)
+        if eq and unquote(value) == MASK and is_secret_name(name):
+            index = seen[name] = seen.get(name, -1) + 1
+            kept = stored.get(name, [])
+            if index >= len(kept) or unquote(kept[index]) == MASK:
+                raise _refuse(path, f"value of the parameter {name}")
+            piece = f"{key}={kept[index]}"
+        pieces.append(piece)
+    return "&".join(pieces)
 
 
 def keep_secrets(
@@ -327,6 +349,25 @@ def _check_url(url: Any, path: str) -> None:
         raise LunaError("JSON_VALIDATION", path=path, message=f"not a usable URL: {exc}") from None
     if port is not None and not 0 < port <= MAX_PORT:
         raise LunaError("JSON_VALIDATION", path=path, message=f"port {port} is out of range")
+
+
+def check_destinations(
+    policy: Mapping[str, Any] | str | None, allowed: AllowedNetworks, prefix: str = ""
+) -> None:
+    """LunaError 12022 naming the `url` of the first http callback whose host is an
+    address (any spelling) or a localhost name that outbound requests may not reach
+    (docs/security.md). Names are resolved and checked again at every delivery."""
+    given = parse_policy(policy)
+    for name in CALLBACK_LISTS:
+        for index, callback in enumerate(given.get(name) or []):
+            if not isinstance(callback, Mapping) or callback.get("type") != "http":
+                continue
+            try:
+                check_url(str(callback.get("url")), allowed)
+            except (ValueError, AddressRefused) as exc:
+                raise LunaError(
+                    "JSON_VALIDATION", path=f"{prefix}{name}.{index}.url", message=str(exc)
+                ) from None
 
 
 def enabled_callbacks(policy: Mapping[str, Any] | str | None, kind: str) -> list[dict[str, Any]]:

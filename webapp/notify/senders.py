@@ -5,8 +5,13 @@
 callback's type, and `RecordingSender` stands in for them in tests.
 
 Every failure (refused connection, timeout, an answer other than 2xx,
-Telegram's `"ok": false`) is a `DeliveryError` whose reason is short, safe to
-store and log: it never contains a password or a bot token.
+Telegram's `"ok": false`, a destination the outbound rules refuse) is a
+`DeliveryError` whose reason is short, safe to store and log: it never
+contains a password or a bot token.
+
+Requests go through webapp/outbound/client.py: every address a name resolves
+to is checked and the connection made to the checked address; redirects are
+not followed.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from typing import Any, Protocol
 
 import httpx
 
-from webapp.notify.policy import DEFAULT_CONTENT_TYPE, DEFAULT_TIMEOUT, MASK
+from webapp.notify.policy import DEFAULT_CONTENT_TYPE, DEFAULT_TIMEOUT
+from webapp.outbound.client import AddressRefused, outbound_client
+from webapp.redaction import MASK, scrub, secret_values
 from webapp.settings import Settings
 from webapp.system.plugins import register as register_plugin
 from webapp.tasks.states import TYPE_NAMES
@@ -89,27 +96,18 @@ async def _post(
                 return response.status_code, body[:_READ_LIMIT]
     except (TimeoutError, httpx.TimeoutException):
         raise DeliveryError(f"no answer within {seconds:g} s") from None
+    except AddressRefused as exc:
+        raise DeliveryError(f"refused: {exc}") from None
     except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
         detail = str(exc) or type(exc).__name__
         raise DeliveryError(f"request failed: {type(exc).__name__}: {detail}") from None
 
 
-class _ClientOwner:
-    """Holds an HTTP client, closing it only if it made it itself."""
+class HttpSender:
+    """POSTs the payload as JSON to the callback's URL, through `client`."""
 
-    def __init__(self, client: httpx.AsyncClient | None = None) -> None:
-        self._owns_client = client is None
-        # Redirects are not followed: the operator named the endpoint, and a
-        # redirect would carry the credentials somewhere else.
-        self.client = client or httpx.AsyncClient(follow_redirects=False)
-
-    async def aclose(self) -> None:
-        if self._owns_client:
-            await self.client.aclose()
-
-
-class HttpSender(_ClientOwner):
-    """POSTs the payload as JSON to the callback's URL."""
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
 
     async def send(self, callback: dict[str, Any], payload: dict[str, Any]) -> None:
         url = callback.get("url")
@@ -166,22 +164,18 @@ def telegram_text(payload: Mapping[str, Any]) -> str:
     return text[:TELEGRAM_TEXT_LIMIT]
 
 
-class TelegramSender(_ClientOwner):
+class TelegramSender:
     """Sends a readable message through the Bot API: POST {base}/bot{token}/sendMessage."""
 
-    def __init__(self, api_url: str, client: httpx.AsyncClient | None = None) -> None:
-        super().__init__(client)
+    def __init__(self, api_url: str, client: httpx.AsyncClient) -> None:
+        self.client = client
         self.api_url = api_url.rstrip("/")
 
     async def send(self, callback: dict[str, Any], payload: dict[str, Any]) -> None:
         token = callback.get("token")
         if not isinstance(token, str) or not token or token == MASK:
             raise DeliveryError("the telegram callback has no token")
-        try:
-            status, body = await self._post(token, callback, payload)
-        except DeliveryError as exc:
-            # The token is part of the URL, and some errors quote the URL.
-            raise DeliveryError(exc.reason.replace(token, MASK)) from None
+        status, body = await self._post(token, callback, payload)
         answer: Any = None
         try:
             answer = json.loads(body) if body else None
@@ -192,7 +186,7 @@ class TelegramSender(_ClientOwner):
             return
         description = answer.get("description") if isinstance(answer, dict) else None
         detail = description or _snippet(body) or "an empty answer"
-        raise DeliveryError(f"Telegram answered HTTP {status}: {detail}".replace(token, MASK))
+        raise DeliveryError(f"Telegram answered HTTP {status}: {detail}")
 
     async def _post(
         self, token: str, callback: dict[str, Any], payload: dict[str, Any]
@@ -208,13 +202,15 @@ class TelegramSender(_ClientOwner):
 class CallbackSender:
     """The sender the service runs with: routes each callback by its type.
 
-    Both kinds share one connection pool; `aclose()` closes it (when it was
-    made here) at shutdown.
+    Both kinds share one connection pool, the outbound client of the settings'
+    CALLBACK_ALLOWED_NETWORKS (redirects are not followed: the operator named the
+    endpoint, and a redirect would carry the credentials somewhere else);
+    `aclose()` closes it (when it was made here) at shutdown.
     """
 
     def __init__(self, settings: Settings, client: httpx.AsyncClient | None = None) -> None:
         self._owns_client = client is None
-        self.client = client or httpx.AsyncClient(follow_redirects=False)
+        self.client = client or outbound_client(settings.allowed_networks)
         self.http = HttpSender(self.client)
         self.telegram = TelegramSender(settings.telegram_api_url, self.client)
 
@@ -224,12 +220,17 @@ class CallbackSender:
 
     async def send(self, callback: dict[str, Any], payload: dict[str, Any]) -> None:
         kind = callback.get("type")
-        if kind == "http":
-            await self.http.send(callback, payload)
-        elif kind == "telegram":
-            await self.telegram.send(callback, payload)
-        else:
-            raise DeliveryError(f"unknown callback type {kind!r}")
+        try:
+            if kind == "http":
+                await self.http.send(callback, payload)
+            elif kind == "telegram":
+                await self.telegram.send(callback, payload)
+            else:
+                raise DeliveryError(f"unknown callback type {kind!r}")
+        except DeliveryError as exc:
+            # The reason is stored, logged and shown: an error may quote the URL (the bot
+            # token is in Telegram's path) and an endpoint may echo a header back.
+            raise DeliveryError(scrub(exc.reason, secret_values(callback))) from None
 
 
 @dataclass

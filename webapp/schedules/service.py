@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import available_timezones
 
 from webapp import audit, db
-from webapp.notify.policy import keep_secrets, mask, normalise
+from webapp.notify.policy import check_destinations, keep_secrets, mask, normalise
 from webapp.schedules.triggers import cron_trigger, stored_trigger
 from webapp.settings import Settings
 from webapp.tasks import service as tasks
@@ -121,6 +121,9 @@ def parse_body(
         raise LunaError("JSON_VALIDATION", path=path, message=error.params["message"]) from None
     if "notification_policy" in task:
         previous = (previous_task or {}).get("notification_policy")
+        check_destinations(
+            task["notification_policy"], settings.allowed_networks, "task.notification_policy."
+        )
         try:
             task["notification_policy"] = keep_secrets(
                 normalise(task["notification_policy"]), previous

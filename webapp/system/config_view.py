@@ -1,10 +1,12 @@
 """The effective settings as `GET /config` shows them: by environment variable,
 grouped, secrets masked.
 
-Masked (`********`): every setting whose name says it is a secret (SECRET,
-PASSWORD, TOKEN, a name ending in _KEY) and the password inside any URL
-(`postgresql://luna:********@db:5432/luna_admin`, also `?password=` in the
-query). Booleans are 0/1, as the reference shows them.
+Masked (`********`) by the service's one redaction policy (webapp/redaction.py):
+every setting whose name says it is a secret (SECRET_KEY, a *_TOKEN, a
+*_PASSWORD), the password inside any URL
+(`postgresql://luna:********@db:5432/luna_admin`), secret query parameters
+(`?password=`, `?sslpassword=`, `?token=`) and secret libpq keywords
+(`host=db password=...`). Booleans are 0/1, as the reference shows them.
 
 Built from the Settings dataclass itself, so a setting added later appears
 (under OTHER until it is given a group here) rather than silently missing.
@@ -13,14 +15,11 @@ Built from the Settings dataclass itself, so a setting added later appears
 from __future__ import annotations
 
 import dataclasses
-import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from webapp.redaction import MASK, is_secret_name, redact_url
 from webapp.settings import Settings
-
-MASK = "********"
 
 # field name -> (group, environment variable). Order is the order shown.
 LAYOUT: dict[str, tuple[str, str]] = {
@@ -36,6 +35,7 @@ LAYOUT: dict[str, tuple[str, str]] = {
     "secret_key": ("SECURITY", "SECRET_KEY"),
     "secret_key_from_env": ("SECURITY", "SECRET_KEY_FROM_ENV"),
     "session_lifetime": ("SECURITY", "SESSION_LIFETIME"),
+    "session_idle_timeout": ("SECURITY", "SESSION_IDLE_TIMEOUT"),
     "cookie_secure": ("SECURITY", "COOKIE_SECURE"),
     "login_max_failures": ("SECURITY", "LOGIN_MAX_FAILURES"),
     "login_failure_window": ("SECURITY", "LOGIN_FAILURE_WINDOW"),
@@ -48,45 +48,13 @@ LAYOUT: dict[str, tuple[str, str]] = {
     "extraction_batch_size": ("EXTRACTION", "EXTRACTION_BATCH_SIZE"),
     "extraction_backend": ("EXTRACTION", "EXTRACTION_BACKEND"),
     "telegram_api_url": ("NOTIFICATIONS", "TELEGRAM_API_URL"),
+    "callback_allowed_networks": ("NOTIFICATIONS", "CALLBACK_ALLOWED_NETWORKS"),
     "notify_max_attempts": ("NOTIFICATIONS", "NOTIFY_MAX_ATTEMPTS"),
     "notify_backoff_seconds": ("NOTIFICATIONS", "NOTIFY_BACKOFF_SECONDS"),
     "scheduler_enabled": ("SCHEDULES", "SCHEDULER_ENABLED"),
     "audit_retention_days": ("AUDIT", "AUDIT_RETENTION_DAYS"),
 }
 OTHER = "OTHER"
-
-SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|_KEY$")
-"""Names whose (text) value is a secret. SECRET_KEY_FROM_ENV is a 0/1 and stays."""
-URL_PASSWORD_PARAMS = {"password", "passwd", "token", "secret"}
-DSN_PASSWORD = re.compile(r"\b(password|passwd)(\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
-"""`password=...` in a libpq key/value string (host=db password=x dbname=luna)."""
-
-
-def mask_url(value: str) -> str:
-    """`value` with the password of its user info and secret query parameters masked;
-    unchanged when it is not a URL or holds none."""
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return value
-    if not parts.scheme or not parts.netloc:
-        return DSN_PASSWORD.sub(lambda m: f"{m[1]}{m[2]}{MASK}", value)
-    netloc = parts.netloc
-    userinfo, at, hostport = netloc.rpartition("@")
-    if at and ":" in userinfo:
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:{MASK}@{hostport}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(key.lower() in URL_PASSWORD_PARAMS for key, _ in pairs):
-            query = urlencode(
-                [(k, MASK if k.lower() in URL_PASSWORD_PARAMS else v) for k, v in pairs],
-                safe="*/",
-            )
-    if netloc == parts.netloc and query == parts.query:
-        return value
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def shown_value(name: str, value: Any) -> Any:
@@ -96,9 +64,9 @@ def shown_value(name: str, value: Any) -> Any:
     if isinstance(value, Path):
         value = str(value)
     if isinstance(value, str):
-        if value and SECRET_NAME.search(name):
+        if value and is_secret_name(name):
             return MASK
-        return mask_url(value)
+        return redact_url(value)
     return value
 
 

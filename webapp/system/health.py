@@ -21,7 +21,9 @@ Components checked, each with a short timeout:
 - with `include_luna_services=1`, the **outside services** the settings name:
   today only the Telegram Bot API (TELEGRAM_API_URL). Any HTTP answer below
   500 counts as reachable (the base URL needs no token; Telegram answers it
-  with a redirect); a 5xx, a refused connection or no answer in time does not.
+  with a redirect, which is not followed); a 5xx, a refused connection, no
+  answer in time, or an address the outbound rules refuse (the request goes
+  through webapp/outbound/client.py, like the notifications) does not.
 
 The database checks depend on the database: when it fails they are not run.
 """
@@ -36,9 +38,10 @@ from typing import Any
 import httpx
 
 from webapp import db
+from webapp.outbound.client import AddressRefused, outbound_client
+from webapp.redaction import redact_url
 from webapp.schedules.leader import LEADER_LOCK
 from webapp.settings import Settings
-from webapp.system.config_view import mask_url
 from webapp.web.errors import BY_NAME, error_body
 
 DB_TIMEOUT_SECONDS = 3.0
@@ -200,12 +203,14 @@ def outside_services(settings: Settings) -> list[tuple[str, str]]:
 
 
 async def check_service(client: httpx.AsyncClient, component: str, url: str) -> Failure | None:
-    shown = mask_url(url)
+    shown = redact_url(url)
     try:
         async with asyncio.timeout(SERVICE_TIMEOUT_SECONDS):
             response = await client.get(url, timeout=SERVICE_TIMEOUT_SECONDS)
     except (TimeoutError, httpx.TimeoutException):
         return Failure(component, f"{shown}: no answer within {SERVICE_TIMEOUT_SECONDS:g} s")
+    except AddressRefused as exc:
+        return Failure(component, f"{shown}: refused: {exc}"[:500])
     except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as exc:
         return Failure(component, f"{shown}: {type(exc).__name__}: {str(exc) or 'failed'}"[:500])
     if response.status_code >= 500:
@@ -214,7 +219,7 @@ async def check_service(client: httpx.AsyncClient, component: str, url: str) -> 
 
 
 async def _services(settings: Settings) -> list[Failure | None]:
-    async with httpx.AsyncClient(follow_redirects=False) as client:
+    async with outbound_client(settings.allowed_networks) as client:
         return list(
             await asyncio.gather(
                 *(check_service(client, name, url) for name, url in outside_services(settings))

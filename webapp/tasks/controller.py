@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.params import FromPath
 
-from webapp.notify.policy import NOTIFICATION_POLICY_SCHEMA
+from webapp.notify.policy import NOTIFICATION_POLICY_SCHEMA, check_destinations
 from webapp.tasks import gc_confirm, queue, service
 from webapp.tasks.forms import TASK_FIELDS, form_errors, launch_context, typed_form
 from webapp.tasks.gc import GcWork
@@ -126,6 +126,9 @@ async def _create(
     try:
         body = await read_body(request, schema)
         settings = _settings(request)
+        check_destinations(
+            body.get("notification_policy"), settings.allowed_networks, "notification_policy."
+        )
         work = make_work(int(task_type), body["content"], settings)
         if task_type == TaskType.ADDITIONAL_EXTRACT:
             _check_backend(work, body["content"])
@@ -429,6 +432,7 @@ class TaskController(Controller):
     async def replace_policy(self, request: AnyRequest, task_id: FromPath[str]) -> Response[None]:
         tid = parse_id(task_id, "task_id")
         body = await read_body(request, NOTIFICATION_POLICY_SCHEMA)
+        check_destinations(body, _settings(request).allowed_networks)
         await service.replace_policy(tid, body)
         return Response(content=None, status_code=204)
 
@@ -444,6 +448,7 @@ class TaskController(Controller):
         try:
             policy = _parse_policy_text(text)
             check_body(policy, NOTIFICATION_POLICY_SCHEMA)
+            check_destinations(policy, _settings(request).allowed_networks)
             await service.replace_policy(tid, policy)
         except LunaError as error:
             if response_mode(request) is Mode.JSON:

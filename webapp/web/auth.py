@@ -28,6 +28,8 @@ from webapp.web.errors import LunaError
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "_csrf_token"
+POLL_HEADER = "luna-poll"
+"""Sent by the pages' pollers (hx-headers): such requests do not refresh a session."""
 PRE_SESSION_COOKIE = "luna_admin_csrf"
 """Double-submit cookie protecting the sign-in form, before any session exists."""
 
@@ -64,7 +66,9 @@ async def identify(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
         )
     token = connection.cookies.get(COOKIE_NAME)
     if token:
-        return await authenticator(connection).check_session(token)
+        # A page polling for progress is not the operator at work (its idle timeout).
+        polling = connection.headers.get(POLL_HEADER) == "1"
+        return await authenticator(connection).check_session(token, touch=not polling)
     raise LunaError("NO_AUTH_HEADERS")
 
 

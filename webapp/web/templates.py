@@ -12,6 +12,8 @@ from jinja2 import pass_context
 from litestar.plugins.jinja import JinjaTemplateEngine
 
 from webapp import __version__
+from webapp.accounts.default_password import SCOPE_KEY as DEFAULT_PASSWORD_SCOPE_KEY
+from webapp.accounts.service import DEFAULT_ADMIN_LOGIN
 from webapp.schedules.triggers import zone
 from webapp.settings import ROOT, Settings
 from webapp.tasks.states import STATUS_NAMES, TYPE_NAMES, outcome
@@ -37,6 +39,14 @@ def csrf_token(context: Any) -> str:
     if request is None:
         return ""
     return str(request.scope.get("luna.csrf") or context.get("login_csrf") or "")
+
+
+@pass_context
+def default_password_account(context: Any) -> Any:
+    """The default admin's id while its password is the default (for the banner), or None;
+    found by webapp/accounts/default_password.py `note_for_page`."""
+    request = context.get("request")
+    return None if request is None else request.scope.get(DEFAULT_PASSWORD_SCOPE_KEY)
 
 
 @pass_context
@@ -100,6 +110,8 @@ def configure_templates(settings: Settings) -> JinjaTemplateEngine:
         static_url=static_url,
         csrf_token=csrf_token,
         principal=principal,
+        default_password_account=default_password_account,
+        default_admin_login=DEFAULT_ADMIN_LOGIN,
         api_prefix=settings.api_prefix,
         version=__version__,
         task_types=TYPE_NAMES,
