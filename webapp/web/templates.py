@@ -12,7 +12,7 @@ from jinja2 import pass_context
 from litestar.plugins.jinja import JinjaTemplateEngine
 
 from webapp import __version__
-from webapp.schedules.triggers import zone
+from webapp.schedules.zones import zone
 from webapp.settings import ROOT, Settings
 from webapp.tasks.states import STATUS_NAMES, TYPE_NAMES
 from webapp.web.errors import LunaError
