@@ -70,10 +70,11 @@ def _plain(values: list[int], low: int, high: int) -> str:
     if values == list(range(first, last + 1)):
         return f"{first}-{last}"
     step = values[1] - values[0]
-    if len(values) >= 3 and values == list(range(first, last + 1, step)):
+    if values == list(range(first, last + 1, step)):
         if first == low and last + step > high and (high - low + 1) % step == 0:
             return f"*/{step}"  # truly every `step`, across the end of the hour/day/year
-        return f"{first}-{last}/{step}"
+        if len(values) >= 3:
+            return f"{first}-{last}/{step}"
     return ",".join(str(value) for value in values)
 
 
