@@ -35,6 +35,7 @@ from bench import (
     route_stats,
     schedules_fire,
     schedules_memory,
+    schedules_preview,
     schedules_start,
     util,
     version,
@@ -57,6 +58,7 @@ BENCHES: list[tuple[str, str, ModuleType]] = [
     ("11 fire lateness", "schedules", schedules_fire),
     ("12 leader memory", "schedules", schedules_memory),
     ("13 route stats", "http", route_stats),
+    ("14 schedule preview", "schedules", schedules_preview),
 ]
 
 

@@ -198,12 +198,14 @@ class CronSpec:
     hours: tuple[int, ...] = field(init=False)
     months: frozenset[int] = field(init=False)
     days_of_month: tuple[int, ...] = field(init=False)
+    month_list: tuple[int, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "minutes", tuple(sorted(self.minute.values)))
         object.__setattr__(self, "hours", tuple(sorted(self.hour.values)))
         object.__setattr__(self, "months", self.month.values)
         object.__setattr__(self, "days_of_month", tuple(sorted(self.day_of_month.values)))
+        object.__setattr__(self, "month_list", tuple(sorted(self.month.values)))
 
     @property
     def text(self) -> str:
@@ -245,19 +247,26 @@ class CronSpec:
         """The first day on or after `day` that matches (month and day rule)."""
         year, month, first = day.year, day.month, day.day
         while year <= last_year:
-            if month in self.months:
-                length = monthrange(year, month)[1]
-                if self.either_day:
-                    candidates: range | tuple[int, ...] = range(first, length + 1)
+            if month not in self.months:
+                # On to the next month the field names (this year's, or next year's first).
+                later = bisect_left(self.month_list, month)
+                if later == len(self.month_list):
+                    year, month, first = year + 1, self.month_list[0], 1
                 else:
-                    # Both must match: only the listed days of the month can.
-                    candidates = self.days_of_month[bisect_left(self.days_of_month, first) :]
-                for number in candidates:
-                    if number > length:
-                        break
-                    found = date(year, month, number)
-                    if self.day_matches(found):
-                        return found
+                    month, first = self.month_list[later], 1
+                continue
+            length = monthrange(year, month)[1]
+            if self.either_day:
+                candidates: range | tuple[int, ...] = range(first, length + 1)
+            else:
+                # Both must match: only the listed days of the month can.
+                candidates = self.days_of_month[bisect_left(self.days_of_month, first) :]
+            for number in candidates:
+                if number > length:
+                    break
+                found = date(year, month, number)
+                if self.day_matches(found):
+                    return found
             month, first = month + 1, 1
             if month > 12:
                 year, month = year + 1, 1
