@@ -34,8 +34,9 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from calendar import monthrange
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 
 MAX_YEAR = 9999
 
@@ -143,15 +144,20 @@ def _unreadable(element: str, kind: FieldKind) -> str:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ParsedField:
     text: str
     values: frozenset[int]
     star: bool
     """The field starts with `*` (or is `?`): cronie's MIN_STAR, HR_STAR, DOM_STAR, DOW_STAR."""
+    ordered: tuple[int, ...]
+    """The values, sorted."""
 
 
+@lru_cache(maxsize=4096)
 def parse_field(text: str, kind: FieldKind) -> ParsedField:
+    """One field. Cached: a leader holds 10,000 triggers, most of whose fields are
+    the same few (`*`, `0`), and shares them."""
     values: set[int] = set()
     if kind.day and text == "?":
         values.update(range(kind.low, kind.high + 1))
@@ -160,7 +166,8 @@ def parse_field(text: str, kind: FieldKind) -> ParsedField:
             values.update(_element_values(element, kind))
     if kind is DAY_OF_WEEK:
         values = {day % 7 for day in values}
-    return ParsedField(text, frozenset(values), text.startswith("*") or text == "?")
+    star = text.startswith("*") or text == "?"
+    return ParsedField(text, frozenset(values), star, tuple(sorted(values)))
 
 
 def _check_text(expression: str) -> list[str]:
@@ -185,7 +192,7 @@ def _check_text(expression: str) -> list[str]:
     return fields
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CronSpec:
     """A parsed expression: the values of each field and cronie's star flags."""
 
@@ -194,18 +201,14 @@ class CronSpec:
     day_of_month: ParsedField
     month: ParsedField
     day_of_week: ParsedField
-    minutes: tuple[int, ...] = field(init=False)
-    hours: tuple[int, ...] = field(init=False)
-    months: frozenset[int] = field(init=False)
-    days_of_month: tuple[int, ...] = field(init=False)
-    month_list: tuple[int, ...] = field(init=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "minutes", tuple(sorted(self.minute.values)))
-        object.__setattr__(self, "hours", tuple(sorted(self.hour.values)))
-        object.__setattr__(self, "months", self.month.values)
-        object.__setattr__(self, "days_of_month", tuple(sorted(self.day_of_month.values)))
-        object.__setattr__(self, "month_list", tuple(sorted(self.month.values)))
+    @property
+    def minutes(self) -> tuple[int, ...]:
+        return self.minute.ordered
+
+    @property
+    def hours(self) -> tuple[int, ...]:
+        return self.hour.ordered
 
     @property
     def text(self) -> str:
@@ -230,7 +233,7 @@ class CronSpec:
 
     def day_matches(self, day: date) -> bool:
         """The month and the day rule (not the time)."""
-        if day.month not in self.months:
+        if day.month not in self.month.values:
             return False
         by_date = day.day in self.day_of_month.values
         by_weekday = (day.weekday() + 1) % 7 in self.day_of_week.values
@@ -247,20 +250,22 @@ class CronSpec:
         """The first day on or after `day` that matches (month and day rule)."""
         year, month, first = day.year, day.month, day.day
         while year <= last_year:
-            if month not in self.months:
+            if month not in self.month.values:
                 # On to the next month the field names (this year's, or next year's first).
-                later = bisect_left(self.month_list, month)
-                if later == len(self.month_list):
-                    year, month, first = year + 1, self.month_list[0], 1
+                months = self.month.ordered
+                later = bisect_left(months, month)
+                if later == len(months):
+                    year, month, first = year + 1, months[0], 1
                 else:
-                    month, first = self.month_list[later], 1
+                    month, first = months[later], 1
                 continue
             length = monthrange(year, month)[1]
             if self.either_day:
                 candidates: range | tuple[int, ...] = range(first, length + 1)
             else:
                 # Both must match: only the listed days of the month can.
-                candidates = self.days_of_month[bisect_left(self.days_of_month, first) :]
+                dates = self.day_of_month.ordered
+                candidates = dates[bisect_left(dates, first) :]
             for number in candidates:
                 if number > length:
                     break
@@ -307,7 +312,9 @@ def parse_cron(expression: str) -> CronSpec:
     fields = _check_text(expression)
     spec = CronSpec(*(parse_field(text, kind) for text, kind in zip(fields, KINDS, strict=True)))
     if not spec.either_day and not any(
-        day <= DAYS_IN_MONTH[month - 1] for month in spec.months for day in spec.day_of_month.values
+        day <= DAYS_IN_MONTH[month - 1]
+        for month in spec.month.values
+        for day in spec.day_of_month.values
     ):
         # Every date falls on every weekday within 28 years (400 for 29 February),
         # so only the month and the day of the month can make it impossible.
