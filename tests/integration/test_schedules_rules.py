@@ -357,3 +357,16 @@ async def test_the_openapi_document_describes_the_preview(client):
     assert "allowEmptyValue" not in params["cron_timezone"]
     bad = answer_schema(document, "GET", "/4/tasks/schedules/preview", 400)
     assert {12012, 12014, 29340} <= set(bad["allOf"][1]["properties"]["error_code"]["enum"])
+
+
+async def test_the_form_preview_says_what_is_wrong_with_a_start_typed_by_hand(client):
+    await signed_in(client)
+    shown = await client.get(
+        "/tasks/schedules/preview",
+        params={"trigger.cron": "0 0 * * *", "_preview_start": "2026-13-01T00:00"},
+        headers={**HTML, "HX-Request": "true"},
+    )
+    assert shown.status_code == 200
+    assert "enter a date and time of the years 1900-9998" in text_of(
+        shown.text, "cron-preview-error"
+    )

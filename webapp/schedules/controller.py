@@ -130,6 +130,21 @@ def _preview_context(
     return {**context, "preview": shown, "preview_error": ""}
 
 
+def _preview_page(query: Query) -> dict[str, Any]:
+    """The form's live preview; what is wrong (a start typed by hand too) shown in it."""
+    try:
+        trigger, start, count = _preview_query(query)
+    except LunaError as error:
+        if error.kind.name == "MISSING_QUERY_PARAM":
+            raise
+        message = error.detail
+        if error.params.get("name") == "_preview_start":
+            first, last = PREVIEW_YEARS
+            message = f"Preview runs after: enter a date and time of the years {first}-{last}"
+        return {"preview": None, "preview_error": message, "preview_zone": "utc"}
+    return _preview_context(trigger, start, count)
+
+
 def _form_values(task: dict[str, Any], trigger: dict[str, Any]) -> dict[str, str]:
     """A stored schedule as the form's fields (dotted names, strings)."""
     values: dict[str, str] = {}
@@ -317,20 +332,20 @@ class ScheduleController(Controller):
         """A trigger in words and its first `count` fire times after `start`, on its
         zone's clock (an extension; the form's live preview). The trigger is checked
         as a schedule's is."""
-        trigger, start, count = _preview_query(Query(request))
-        if response_mode(request) is Mode.JSON:
-            try:
-                return Response(content=preview(trigger, count, start))
-            except LunaError as error:
-                path = str(error.params.get("path", ""))
-                if error.kind.name != "JSON_VALIDATION" or not path.startswith("trigger."):
-                    raise
-                message = str(error.params.get("message", ""))
-                raise LunaError(
-                    "BAD_TRIGGER_QUERY", name=path.removeprefix("trigger."), message=message
-                ) from None
-        context = _preview_context(trigger, start, count)
-        return render(request, "partials/schedules/_preview.html", context)
+        query = Query(request)
+        if response_mode(request) is not Mode.JSON:
+            return render(request, "partials/schedules/_preview.html", _preview_page(query))
+        trigger, start, count = _preview_query(query)
+        try:
+            return Response(content=preview(trigger, count, start))
+        except LunaError as error:
+            path = str(error.params.get("path", ""))
+            if error.kind.name != "JSON_VALIDATION" or not path.startswith("trigger."):
+                raise
+            message = str(error.params.get("message", ""))
+            raise LunaError(
+                "BAD_TRIGGER_QUERY", name=path.removeprefix("trigger."), message=message
+            ) from None
 
     @get("/{schedule_id:str}")
     async def get_schedule(self, request: AnyRequest, schedule_id: FromPath[str]) -> Response[Any]:
