@@ -102,6 +102,12 @@ def test_wrong_weekdays_are_refused_with_the_reason(field):
         ("0 20-23/4 * * *", "At 20:00"),
         ("*/7 * * * *", "Every 7 minutes, minutes 0 through 56 past the hour"),
         ("*/20 1,3 * * *", "Every 20 minutes, during hours 01 and 03"),
+        ("*/5 */6 * * *", "Every 5 minutes, during hours 00, 06, 12, and 18"),
+        (
+            "1-59/2 */2 * * *",
+            "Every 2 minutes, minutes 1 through 59 past the hour, during hours 00, 02, ..., 22",
+        ),
+        ("5 */6 * * *", "At 5 minutes past the hour, every 6 hours"),
         ("5 3,7 * * *", "At 03:05 and 07:05"),
         ("0,30 8 * * *", "Every 30 minutes, between 08:00 and 08:59"),
         ("0,45 8 * * *", "At 0 and 45 minutes past the hour, between 08:00 and 08:59"),

@@ -49,10 +49,10 @@ def describe(cron: str | CronSpec) -> str:
         # range makes it "between 08:00 and 08:59".
         hour = f"{hour}-{hour}"
     descriptor = ExpressionDescriptor(f"{minute} {hour} * {month} *", _OPTIONS)
-    if len(spec.minutes) > 1 and "," in hour:
-        # "*/20 1,3": it would say "at 01:00 and 03:00", which never fire.
-        hours = _listed([f"{h:02d}" for h in spec.hours], "and")
-        time_of_day = f"{descriptor.get_minutes_description()}, during hours {hours}"
+    if len(spec.minutes) > 1 and ("," in hour or "/" in hour):
+        # "*/20 1,3": it would say "at 01:00 and 03:00", which never fire; "*/5 */6":
+        # "every 5 minutes, every 6 hours", which reads as one run every 6 hours.
+        time_of_day = f"{descriptor.get_minutes_description()}, during hours {_hours(spec.hours)}"
     else:
         time_of_day = descriptor.get_time_of_day_description()
     text = f"{time_of_day}{_days(spec)}{descriptor.get_month_description()}"
@@ -76,6 +76,14 @@ def _plain(values: list[int], low: int, high: int) -> str:
         if len(values) >= 3:
             return f"{first}-{last}/{step}"
     return ",".join(str(value) for value in values)
+
+
+def _hours(hours: tuple[int, ...]) -> str:
+    """'03 and 07'; '00, 06, 12, and 18'; '01, 03, ..., 23'."""
+    step = hours[1] - hours[0]
+    if len(hours) > 4 and hours == tuple(range(hours[0], hours[-1] + 1, step)):
+        return f"{hours[0]:02d}, {hours[1]:02d}, ..., {hours[-1]:02d}"
+    return _listed([f"{hour:02d}" for hour in hours], "and")
 
 
 def _listed(items: list[str], word: str) -> str:
