@@ -37,6 +37,7 @@ from bench import (
     route_stats,
     schedules_fire,
     schedules_memory,
+    schedules_preview,
     schedules_start,
     util,
     version,
@@ -62,6 +63,7 @@ BENCHES: list[tuple[str, str, ModuleType]] = [
     ("13 route stats", "http", route_stats),
     ("14 sparse extraction", "extract", extract_sparse),
     ("15 wake-up latency", "workers", wakeup),
+    ("16 schedule preview", "schedules", schedules_preview),
 ]
 
 

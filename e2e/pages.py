@@ -318,6 +318,7 @@ class ScheduleFormPage(AppPage):
         self.form = page.get_by_test_id("schedule-form")
         self.cron = page.get_by_test_id("schedule-cron")
         self.timezone = page.get_by_test_id("schedule-timezone")
+        self.preview_start = page.get_by_test_id("schedule-preview-start")
         self.words = page.get_by_test_id("cron-words")
         self.next_runs = page.get_by_test_id("next-runs").locator("li")
         self.preview_error = page.get_by_test_id("cron-preview-error")

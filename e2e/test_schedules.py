@@ -71,6 +71,39 @@ def test_create_a_schedule_see_its_next_runs_and_pause_it(
     shot(page, "schedules")
 
 
+def test_preview_the_runs_around_a_clock_change(signed_in: Page, api: APIRequestContext) -> None:
+    """The form's preview from a chosen date: Europe/Berlin's spring and autumn changes
+    of 2026, as crontab(5) runs a job across them. Nothing is stored."""
+    page = signed_in
+    stored = len(api.get("tasks/schedules", params={"page_size": 1000}).json())
+    form = ScheduleFormPage(page).open_new()
+    form.timezone.fill("Europe/Berlin")
+    form.cron.fill("30 2 * * *")
+    form.preview_start.fill("2026-03-28T12:00")
+    expect(form.next_runs.nth(0)).to_have_text("Sun 2026-03-29 03:00 CEST")  # right after the jump
+    expect(form.next_runs.nth(1)).to_have_text("Mon 2026-03-30 02:30 CEST")
+    expect(form.page.get_by_test_id("cron-preview")).to_contain_text("Runs after 2026-03-28 12:00")
+    # A job whose minute starts with * follows the clock: twice in the repeated hour.
+    form.cron.fill("*/30 2 * * *")
+    form.preview_start.fill("2026-10-25T00:00")
+    expect(form.words).to_have_text("Every 30 minutes, between 02:00 and 02:59")
+    expect(form.next_runs).to_have_text(
+        [
+            "Sun 2026-10-25 02:00 CEST",
+            "Sun 2026-10-25 02:30 CEST",
+            "Sun 2026-10-25 02:00 CET",
+            "Sun 2026-10-25 02:30 CET",
+            "Mon 2026-10-26 02:00 CET",
+        ]
+    )
+    # Both day fields restricted: either one.
+    form.cron.fill("0 0 1 * 1")
+    expect(form.words).to_have_text("At 00:00, on day 1 of the month and on every Monday")
+    form.timezone.fill("right/Europe/Berlin")
+    expect(form.preview_error).to_contain_text("use the IANA name 'Europe/Berlin'")
+    assert len(api.get("tasks/schedules", params={"page_size": 1000}).json()) == stored
+
+
 def test_run_now_then_delete(signed_in: Page, api: APIRequestContext) -> None:
     page = signed_in
     answer = api.post(

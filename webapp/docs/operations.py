@@ -25,7 +25,14 @@ from webapp.docs.schemas import ref
 from webapp.notify.policy import NOTIFICATION_POLICY_SCHEMA
 from webapp.platform.controller import ListController
 from webapp.schedules import service as schedules
-from webapp.schedules.controller import ACTIONS, FIRES_SHOWN, ScheduleController
+from webapp.schedules.controller import (
+    ACTIONS,
+    FIRES_SHOWN,
+    PREVIEW_COUNT,
+    PREVIEW_MAX,
+    PREVIEW_YEARS,
+    ScheduleController,
+)
 from webapp.search.controller import SearchController
 from webapp.system import controller as system_controller
 from webapp.system.settings_catalog import BY_NAME as SETTINGS
@@ -562,14 +569,42 @@ declare(
     Operation(
         summary="preview a trigger (extension)",
         tag="schedules",
-        description="The cron expression in words and its next five fire times in its zone. "
-        "The schedule form's names (`trigger.cron`, `trigger.cron_timezone`) are accepted too.",
+        description="The cron expression in words and its first `count` fire times strictly "
+        "after `start`, on the clock of its zone, read as crontab(5) reads them "
+        "(docs/schedules.md): around a clock change, the preview shows what will fire. The "
+        "trigger is checked as a schedule's is; a wrong `cron` or `cron_timezone` is 400 "
+        "with error 29340 and the reason. The schedule form's names (`trigger.cron`, "
+        "`trigger.cron_timezone`, `_preview_start`) are accepted too.",
         query=(
-            Param("cron", {"type": "string"}, "five-field cron expression", required=True),
-            Param("cron_timezone", {"type": "string"}, "utc (default), local or an IANA zone"),
+            Param(
+                "cron",
+                {"type": "string", "examples": ["5 4 * * *"]},
+                "five-field cron expression, as crontab(5) reads it",
+                required=True,
+            ),
+            Param(
+                "cron_timezone",
+                {"type": "string"},
+                "utc (the default; any case), local or an IANA zone name; not empty",
+                allow_empty=False,
+            ),
+            Param(
+                "start",
+                {"type": "string", "examples": ["2026-03-29T00:00:00+01:00", "2026-10-25T00:00"]},
+                "ISO 8601 time after which fires are listed (default: now). Without an offset "
+                "it is a time on the zone's clock (a date alone: its midnight). Years "
+                f"{PREVIEW_YEARS[0]}-{PREVIEW_YEARS[1]}.",
+            ),
+            integer(
+                "count",
+                "how many fire times (fewer if the trigger fires fewer times in 400 years)",
+                minimum=1,
+                maximum=PREVIEW_MAX,
+                default=PREVIEW_COUNT,
+            ),
         ),
         replies=(ok("SchedulePreview"),),
-        errors=("JSON_VALIDATION",),
+        errors=("BAD_TRIGGER_QUERY",),
     ),
 )
 declare(

@@ -261,7 +261,8 @@ COMPONENTS: dict[str, JsonSchema] = {
             "next_fire_times": {
                 "type": "array",
                 "items": {"type": "string", "format": "date-time"},
-                "description": "the next fire times, on the clock of the trigger's zone",
+                "description": "the fire times after `start`, in order, on the clock of the "
+                "trigger's zone (ISO 8601 with the offset of that moment)",
             },
         }
     ),

@@ -10,6 +10,7 @@ Extensions: `/preview` (a trigger in words and its next fire times), `/{id}/run`
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post, put
@@ -17,6 +18,7 @@ from litestar.params import FromPath
 
 from webapp.schedules import service
 from webapp.schedules.words import describe, preview
+from webapp.schedules.zones import zone_names
 from webapp.settings import Settings
 from webapp.tasks.forms import TASK_FIELDS, form_choices, form_errors, typed_form
 from webapp.tasks.states import TaskType
@@ -32,6 +34,10 @@ PAGE_PATH = "/tasks/schedules"
 FIRES_SHOWN = 20
 """Fires per page of a schedule's history."""
 PREVIEW_COUNT = 5
+"""Fire times the preview shows unless asked (`count`, 1..PREVIEW_MAX)."""
+PREVIEW_MAX = 100
+PREVIEW_YEARS = (1900, 9998)
+"""The years a preview's `start` may fall in."""
 
 SCHEDULE_FIELDS = (
     "trigger.cron",
@@ -42,7 +48,7 @@ SCHEDULE_FIELDS = (
 SCHEDULE_HINTS = {
     "trigger.cron": "Enter five fields: minute hour day-of-month month day-of-week, "
     "such as 5 4 * * *",
-    "trigger.cron_timezone": "Enter utc, local, or a zone name such as Europe/Berlin",
+    "trigger.cron_timezone": "Enter utc, local, or an IANA zone name such as Europe/Berlin",
 }
 """Hints for what the schema refuses; the trigger check's own reasons (a wrong
 field, an unknown zone) are already worded for people and are shown as they are."""
@@ -74,22 +80,69 @@ async def _parsed(
 
 def _trigger_query(query: Query) -> dict[str, str]:
     """The trigger a preview asks about: `cron` and `cron_timezone`, or the schedule
-    form's own names (`trigger.cron`, ...), which the page's live preview sends."""
-    cron = query.raw("cron") or query.raw("trigger.cron")
+    form's own names (`trigger.cron`, ...), which the page's live preview sends. An
+    empty zone is refused as a schedule's would be; none at all is utc."""
+    cron = query.raw("cron")
+    if cron is None:
+        cron = query.raw("trigger.cron")
     if cron is None:
         raise LunaError("MISSING_QUERY_PARAM", name="cron")
-    timezone = query.raw("cron_timezone") or query.raw("trigger.cron_timezone") or "utc"
-    return {"cron": cron, "cron_timezone": timezone}
+    timezone = query.raw("cron_timezone")
+    if timezone is None:
+        timezone = query.raw("trigger.cron_timezone")
+    return {"cron": cron, "cron_timezone": "utc" if timezone is None else timezone}
 
 
-def _preview_context(trigger: dict[str, str]) -> dict[str, Any]:
-    zone_name = trigger.get("cron_timezone") or "utc"
+def _preview_start(query: Query) -> datetime | None:
+    """`start` (or the form's `_preview_start`): ISO 8601; with no offset it is a time
+    on the trigger's zone's clock (a date alone is its midnight). None (now) when
+    empty or absent."""
+    text = query.raw("start")
+    name = "start"
+    if text is None:
+        text, name = query.raw("_preview_start"), "_preview_start"
+    if text is None or not text.strip():
+        return None
     try:
-        shown = preview(trigger, PREVIEW_COUNT)
+        start = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise LunaError("BAD_QUERY_PARAM", name=name) from None
+    if not PREVIEW_YEARS[0] <= start.year <= PREVIEW_YEARS[1]:
+        raise LunaError("BAD_QUERY_PARAM", name=name)
+    return start
+
+
+def _preview_query(query: Query) -> tuple[dict[str, str], datetime | None, int]:
+    count = query.integer("count", PREVIEW_COUNT, minimum=1, maximum=PREVIEW_MAX)
+    return _trigger_query(query), _preview_start(query), count or PREVIEW_COUNT
+
+
+def _preview_context(
+    trigger: dict[str, str], start: datetime | None = None, count: int = PREVIEW_COUNT
+) -> dict[str, Any]:
+    zone_name = trigger.get("cron_timezone") or "utc"
+    context: dict[str, Any] = {"preview_zone": zone_name, "preview_start": start}
+    try:
+        shown = preview(trigger, count, start)
     except LunaError as error:
         message = str(error.params.get("message") or error.detail)
-        return {"preview": None, "preview_error": message, "preview_zone": zone_name}
-    return {"preview": shown, "preview_error": "", "preview_zone": zone_name}
+        return {**context, "preview": None, "preview_error": message}
+    return {**context, "preview": shown, "preview_error": ""}
+
+
+def _preview_page(query: Query) -> dict[str, Any]:
+    """The form's live preview; what is wrong (a start typed by hand too) shown in it."""
+    try:
+        trigger, start, count = _preview_query(query)
+    except LunaError as error:
+        if error.kind.name == "MISSING_QUERY_PARAM":
+            raise
+        message = error.detail
+        if error.params.get("name") == "_preview_start":
+            first, last = PREVIEW_YEARS
+            message = f"Preview runs after: enter a date and time of the years {first}-{last}"
+        return {"preview": None, "preview_error": message, "preview_zone": "utc"}
+    return _preview_context(trigger, start, count)
 
 
 def _form_values(task: dict[str, Any], trigger: dict[str, Any]) -> dict[str, str]:
@@ -130,7 +183,7 @@ def _form_context(
         "task_type": task_type,
         "schedule": schedule,
         "form_action": action,
-        "zones": service.zone_names(),
+        "zones": zone_names(),
     }
 
 
@@ -190,7 +243,7 @@ async def _list_page_data(
         if mode is Mode.JSON:
             raise
         context.update(page=Page(page=1, page_size=10), total=0, filter_error=error.detail)
-        context.update(last_fires={}, words={})
+        context.update(last_fires={}, words={}, notes={}, day_rule_ids=[])
         return [], context, 400
     schedules = await service.list_schedules(filters, page)
     context["page"] = page
@@ -199,6 +252,8 @@ async def _list_page_data(
         context["total"] = await service.count_schedules(filters)
         context["last_fires"] = await service.last_fires(ids)
         context["words"] = {s["schedule_id"]: describe(s["trigger"]["cron"]) for s in schedules}
+        context["notes"] = await service.trigger_notes(schedules)
+        context["day_rule_ids"] = await service.day_rule_changed_ids()
     return schedules, context, 200
 
 
@@ -208,6 +263,7 @@ async def _detail_context(request: AnyRequest, schedule: dict[str, Any]) -> dict
     policy = schedule["task"].get("notification_policy") or {}
     return {
         "words": describe(schedule["trigger"]["cron"]),
+        "note": (await service.trigger_notes([schedule])).get(sid),
         "fires": await service.list_fires(sid, page),
         "fires_total": await service.count_fires(sid),
         "page": page,
@@ -273,12 +329,23 @@ class ScheduleController(Controller):
 
     @get("/preview")
     async def preview_trigger(self, request: AnyRequest) -> Response[Any]:
-        """A trigger in words and its next five fire times in its zone (an extension;
-        the form's live preview)."""
-        trigger = _trigger_query(Query(request))
-        if response_mode(request) is Mode.JSON:
-            return Response(content=preview(trigger, PREVIEW_COUNT))
-        return render(request, "partials/schedules/_preview.html", _preview_context(trigger))
+        """A trigger in words and its first `count` fire times after `start`, on its
+        zone's clock (an extension; the form's live preview). The trigger is checked
+        as a schedule's is."""
+        query = Query(request)
+        if response_mode(request) is not Mode.JSON:
+            return render(request, "partials/schedules/_preview.html", _preview_page(query))
+        trigger, start, count = _preview_query(query)
+        try:
+            return Response(content=preview(trigger, count, start))
+        except LunaError as error:
+            path = str(error.params.get("path", ""))
+            if error.kind.name != "JSON_VALIDATION" or not path.startswith("trigger."):
+                raise
+            message = str(error.params.get("message", ""))
+            raise LunaError(
+                "BAD_TRIGGER_QUERY", name=path.removeprefix("trigger."), message=message
+            ) from None
 
     @get("/{schedule_id:str}")
     async def get_schedule(self, request: AnyRequest, schedule_id: FromPath[str]) -> Response[Any]:

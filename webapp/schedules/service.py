@@ -12,13 +12,12 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
-from zoneinfo import available_timezones
 
 from webapp import audit, db
 from webapp.notify.policy import check_destinations, keep_secrets, mask, normalise
 from webapp.schedules.triggers import cron_trigger, stored_trigger
+from webapp.schedules.zones import UTC_NAME
 from webapp.settings import Settings
 from webapp.tasks import service as tasks
 from webapp.tasks.schemas import additional_extract_schema, gc_schema
@@ -81,16 +80,6 @@ def form_schema(task_type: int) -> dict[str, Any]:
     return {**SCHEDULE_SCHEMA, "properties": properties}
 
 
-def zone_names() -> list[str]:
-    """What the form's zone field suggests: utc, local, then every IANA zone."""
-    return ["utc", "local", *_iana_zones()]
-
-
-@cache
-def _iana_zones() -> list[str]:
-    return sorted(available_timezones())
-
-
 @dataclass(frozen=True)
 class ScheduleBody:
     task_type: int
@@ -134,11 +123,10 @@ def parse_body(
             path = f"task.notification_policy.{error.params['path']}"
             raise LunaError("JSON_VALIDATION", path=path, message=error.params["message"]) from None
     _check_work(task_type, task["content"], settings)
-    trigger = {
-        "cron": " ".join(body["trigger"]["cron"].split()),
-        "cron_timezone": body["trigger"].get("cron_timezone") or "utc",
-    }
-    cron_trigger(trigger)
+    zone_name = body["trigger"].get("cron_timezone", UTC_NAME)
+    built = cron_trigger({"cron": body["trigger"]["cron"], "cron_timezone": zone_name})
+    # Stored with its fields separated by one space, as it was read.
+    trigger = {"cron": built.spec.text, "cron_timezone": zone_name}
     behaviour = body.get("behaviour") or {}
     return ScheduleBody(
         task_type=task_type,
@@ -256,6 +244,43 @@ async def list_schedules(filters: ScheduleFilters, page: Page) -> list[dict[str,
     return [schedule_json(row) for row in rows]
 
 
+DAY_RULE_NOTE = (
+    "Both day fields are restricted: since the crontab(5) rules came in, a day matching "
+    "either one runs it (before, a day had to match both). Saving the schedule again "
+    "removes this note."
+)
+
+
+async def trigger_notes(schedules: list[dict[str, Any]]) -> dict[int, str]:
+    """What the pages say beside a schedule whose trigger means something else than
+    when it was stored: the day rule (flagged by the migration that brought the
+    crontab(5) rules), or a trigger those rules refuse (it does not fire)."""
+    ids = [s["schedule_id"] for s in schedules]
+    flagged = await db.fetch(
+        "SELECT schedule_id FROM task_schedule WHERE schedule_id = ANY($1::bigint[]) "
+        "AND day_rule_changed",
+        ids,
+    )
+    notes = {row["schedule_id"]: DAY_RULE_NOTE for row in flagged}
+    for schedule in schedules:
+        try:
+            stored_trigger(schedule["trigger"])
+        except LunaError as error:
+            reason = error.params.get("message", error.detail)
+            notes[schedule["schedule_id"]] = (
+                f"Not valid under the crontab(5) rules ({reason}): it does not run until edited."
+            )
+    return notes
+
+
+async def day_rule_changed_ids() -> list[int]:
+    """Every schedule flagged for the day rule (the list page names them all)."""
+    rows = await db.fetch(
+        "SELECT schedule_id FROM task_schedule WHERE day_rule_changed ORDER BY schedule_id"
+    )
+    return [row["schedule_id"] for row in rows]
+
+
 async def count_schedules(filters: ScheduleFilters) -> int:
     where, args = _where(filters)
     return await db.count(f"FROM task_schedule s WHERE {where}", args)
@@ -337,7 +362,7 @@ async def replace_schedule(schedule_id: int, parsed: ScheduleBody, settings: Set
     async with db.connection() as conn, conn.transaction():
         found = await conn.fetchval(
             "UPDATE task_schedule SET task_type = $2, task = $3::jsonb, trigger = $4::jsonb, "
-            "status = $5, next_run_time = $6, last_update_time = now() "
+            "status = $5, next_run_time = $6, last_update_time = now(), day_rule_changed = false "
             "WHERE schedule_id = $1 RETURNING schedule_id",
             schedule_id,
             parsed.task_type,

@@ -1,7 +1,8 @@
 """Schedules and their fires. The schema is the SQL migration
-piccolo_migrations/luna_admin_2026_11_28t0003_schedules.py; these mirror it."""
+piccolo_migrations/luna_admin_2026_11_28t0003_schedules.py (and 2026_12_03t0501_cron_rules);
+these mirror it."""
 
-from piccolo.columns import JSONB, BigInt, BigSerial, SmallInt, Text, Timestamptz, Varchar
+from piccolo.columns import JSONB, BigInt, BigSerial, Boolean, SmallInt, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 
@@ -14,6 +15,9 @@ class TaskSchedule(Table, tablename="task_schedule"):
     next_run_time = Timestamptz(null=True, default=None)
     create_time = Timestamptz()
     last_update_time = Timestamptz()
+    day_rule_changed = Boolean(default=False)
+    """Stored before both restricted day fields meant either day (migration
+    luna_admin_2026_12_03t0501_cron_rules); cleared when the trigger is replaced."""
 
 
 class ScheduleFire(Table, tablename="schedule_fire"):

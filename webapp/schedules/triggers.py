@@ -1,230 +1,273 @@
-"""Schedule triggers: a five-field cron expression in a time zone.
+"""Schedule triggers: the instants a crontab(5) expression fires in its zone.
 
-`cron_timezone` is "utc", "local" (the zone of the server process) or, as an
-extension, any IANA zone name such as "Europe/Berlin". Fire times come from
-APScheduler 3.11's CronTrigger, corrected around daylight-saving changes (see
-`LocalCronTrigger`), with cron's day-of-week numbers (0 and 7 are Sunday; see
-`cron_weekdays`). One difference from Vixie cron stays, APScheduler's: when both
-the day of the month and the day of the week are restricted, a day must match
-both ("0 0 1 * 1": the 1st, when it is a Monday), not either.
+APScheduler runs the jobs (webapp.schedules.leader); `CrontabTrigger`, an
+APScheduler trigger of the service's own, decides the instants, because
+APScheduler's CronTrigger reads the day fields and clock changes otherwise than
+cron does. The rules, as cronie applies them when its clock changes (src/cron.c:
+it remembers the last wall-clock minute it ran, its "virtual time"):
+
+- a wall-clock minute that exists once fires at that instant;
+- a *fixed-time* job (neither the minute nor the hour field starts with `*`)
+  whose minute a spring-forward change skips runs once, right after the jump
+  (cronie catches up every skipped minute then); in a repeated (fall-back)
+  period it runs once, at the first occurrence (cronie does not go back);
+- a job that *follows the clock* (its minute or hour field starts with `*`)
+  runs whenever the clock reads a matching minute: none in a skipped period,
+  twice in a repeated one.
+
+The same holds for a zone that changes its standard offset: what counts is the
+change of the UTC offset, not the DST flag. cronie treats a change of more
+than three hours as the clock being set, and catches nothing up; no zone has
+had one since 2011 (Pacific/Apia skipping 30 December), and the rules above are
+applied to them too.
+
+In terms of the wall clock W(t): a fixed-time job fires, for each matching
+minute w, at the first instant t with W(t) >= w (once per w, several w may share
+it: the end of a jump); a job following the clock fires at every t with W(t) a
+matching minute. Both are found from the wall clock, near the instant asked
+about: no table of transitions is needed.
 """
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.base import BaseTrigger
 
+from webapp.schedules.crontab import MAX_YEAR, CronError, CronSpec, parse_cron
+from webapp.schedules.zones import UTC_NAME, ZoneError, zone
 from webapp.web.errors import LunaError
 
-MAX_CRON_LENGTH = 128
-MAX_ZONE_LENGTH = 64
-MAX_SHIFT = timedelta(hours=3)
-"""More than any daylight-saving jump (at most two hours anywhere)."""
+MINUTE = timedelta(minutes=1)
+TICK = timedelta(microseconds=1)
+PROBE = timedelta(hours=26)
+"""More than any change of a zone's offset (24 h 40 min: Pacific/Kiritimati, 1994)."""
+HORIZON_YEARS = 400
+"""A search gives up after this many years of wall time. A valid expression
+fires within 28 years in UTC (40 around 2100 for 29 February on a given
+weekday); only one whose every time a zone's jumps skip can go further."""
+LAST_YEAR = MAX_YEAR - 1
+"""Walls of the year 9999 could be instants past datetime.max."""
 
-CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-"""Cron's day-of-week numbers: 0 (and 7) is Sunday."""
 
+class CrontabTrigger(BaseTrigger):
+    """An APScheduler trigger that fires as crontab(5) does, in `timezone`."""
 
-class LocalCronTrigger(CronTrigger):
-    """CronTrigger that fires a fixed-hour job exactly once per local day across DST.
+    __slots__ = ("spec", "timezone")
 
-    APScheduler 3.11's own arithmetic gets both clock changes wrong for such jobs:
-    "30 2 * * *" in Europe/Berlin fires twice on the day the clocks go back
-    (02:30 CEST, then 02:30 CET), and "0 0 * * *" asked at 00:00:01 on the day
-    the clocks go forward skips the next midnight altogether. So the fields are
-    matched against the naive local wall clock (a twin trigger in UTC fed wall
-    times, which has no DST) and each wall time is placed in the zone once:
-    a repeated time (autumn) fires at its first occurrence, a time that does not
-    exist (spring, 02:30 when 02:00 jumps to 03:00) fires at the same distance
-    after the jump (03:30). Like Vixie cron, jobs whose hour field is "*" follow
-    real time instead (an hourly job runs every real hour), which CronTrigger
-    itself does right.
-    """
+    def __init__(self, spec: CronSpec, timezone: tzinfo) -> None:
+        self.spec = spec
+        self.timezone = timezone
 
-    hour_wildcard: bool = False
-    wall_trigger: CronTrigger | None = None
+    def __str__(self) -> str:
+        return f"crontab[{self.spec.text}]"
+
+    def __repr__(self) -> str:
+        return f"<CrontabTrigger ({self.spec.text!r}, timezone='{self.timezone}')>"
 
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:
-        if self.hour_wildcard or self.wall_trigger is None:
-            return super().get_next_fire_time(previous_fire_time, now)
+        # APScheduler's contract (as its CronTrigger): the first fire after the
+        # previous one, not later than `now`.
+        start = now
+        if previous_fire_time is not None:
+            start = min(now.astimezone(UTC), previous_fire_time.astimezone(UTC) + TICK)
+        return self.next_fire(start)
+
+    def next_fire(self, start: datetime) -> datetime | None:
+        """The first fire at or after `start`, or None within HORIZON_YEARS. In UTC:
+        two times on the zone's clock an hour apart in a repeated hour compare equal
+        (PEP 495), two instants never do."""
+        start = start.astimezone(UTC)
+        last_year = min(LAST_YEAR, start.year + HORIZON_YEARS)
+        fixed = self.timezone.utcoffset(None) if isinstance(self.timezone, timezone) else None
+        if fixed is not None:  # UTC, or an offset without clock changes
+            wall = self.spec.next_wall((start + fixed).replace(tzinfo=None), last_year)
+            return None if wall is None else (wall - fixed).replace(tzinfo=UTC)
+        found = self._first_reaching(start, last_year)
+        if self.spec.follows_clock:
+            again = self._repeated(start)
+            if again is not None and (found is None or again < found):
+                found = again
+        return found
+
+    def _first_reaching(self, start: datetime, last_year: int) -> datetime | None:
+        """The first fire >= start at a matching minute's first instant: for a fixed-time
+        job every fire; for one following the clock all but second occurrences."""
         zone = self.timezone
-        now_wall = now.astimezone(zone).replace(tzinfo=None)
-        if _steady(zone, now):
-            # No clock change within MAX_SHIFT of `now`: wall order is time order
-            # here, so the next wall time is the answer unless it is itself a
-            # repeated or missing one (the leader computes this for every schedule
-            # it takes over; the careful walk below costs twice as much).
-            found = self.wall_trigger.get_next_fire_time(None, now_wall.replace(tzinfo=UTC))
+        # Every minute the clock had read by `start` fires before it (or at it, the
+        # end of a jump, hence the tick): look from there on.
+        wall = _wall(start - TICK, zone) + TICK
+        while True:
+            found = self.spec.next_wall(wall, last_year)
             if found is None:
                 return None
-            wall = found.replace(tzinfo=None)
-            if _exists_once(zone, wall):
-                return wall.replace(tzinfo=zone).astimezone(UTC).astimezone(zone)
-        # The wall-to-instant mapping is not monotonic around a jump (02:30 that
-        # does not exist fires at 03:30, after 03:00): look from a little before
-        # `now` on the wall clock and take the earliest instant not before `now`.
-        start = now_wall - MAX_SHIFT
-        best: datetime | None = None
-        best_wall = now_wall
-        while True:
-            found = self.wall_trigger.get_next_fire_time(None, start.replace(tzinfo=UTC))
-            if found is None:
-                return best
-            wall = found.replace(tzinfo=None)
-            if best is not None and wall > best_wall + MAX_SHIFT:
-                return best
-            # fold=0: a repeated wall time is its first occurrence; a missing one
-            # gets the offset from before the jump, which lands after it.
-            fire = wall.replace(tzinfo=zone, fold=0).astimezone(UTC).astimezone(zone)
-            if fire >= now and (best is None or fire < best):
-                best, best_wall = fire, wall
-            start = wall + timedelta(seconds=1)
+            first = found.replace(tzinfo=zone).astimezone(UTC)  # fold 0: the first occurrence
+            if _wall(first, zone) != found:
+                # Skipped by a jump forward (fold 0 read it with the offset before the
+                # jump). A fixed-time job runs right after the jump; one that follows
+                # the clock does not run.
+                jump = _transition(zone, found.replace(tzinfo=zone, fold=1).astimezone(UTC), first)
+                if not self.spec.follows_clock and jump.instant >= start:
+                    return jump.instant
+                wall = max(found + MINUTE, jump.wall_after)
+                continue
+            if first >= start:
+                return first
+            # A minute first read before `start`: `start` is in a repeated period
+            # (its second pass). Look again from the end of that period.
+            second = found.replace(tzinfo=zone, fold=1).astimezone(UTC)
+            wall = found + MINUTE
+            if second > first:
+                wall = max(wall, _transition(zone, first, second).wall_before)
+
+    def _repeated(self, start: datetime) -> datetime | None:
+        """For a job that follows the clock: the first second occurrence >= start of a
+        matching minute, in a period a fall-back change near `start` repeats. (A
+        change further away repeats minutes whose first occurrence is after `start`:
+        `_first_reaching` finds those first.)"""
+        zone = self.timezone
+        earlier, later = start - PROBE, start + PROBE
+        before, at, after = (_offset(moment, zone) for moment in (earlier, start, later))
+        windows = [(earlier, start)] if before != at else []
+        if at != after:
+            windows.append((start, later))
+        for low, high in windows:
+            change = _transition(zone, low, high)
+            if change.offset_after >= change.offset_before:
+                continue
+            # Walls [wall_after, wall_before) are read a second time from change.instant.
+            lowest = max(change.instant, start) + change.offset_after
+            found = self.spec.next_wall(lowest.replace(tzinfo=None), change.wall_before.year)
+            if found is not None and found < change.wall_before:
+                return (found - change.offset_after).replace(tzinfo=UTC)
+        return None
 
 
-def _steady(zone: tzinfo, moment: datetime) -> bool:
-    """No change of the zone's UTC offset within MAX_SHIFT either side of `moment`."""
-    before = (moment - MAX_SHIFT).astimezone(zone).utcoffset()
-    return before == (moment + MAX_SHIFT).astimezone(zone).utcoffset()
+def _wall(instant: datetime, zone: tzinfo) -> datetime:
+    """The naive wall-clock time of an instant in a zone."""
+    return instant.astimezone(zone).replace(tzinfo=None, fold=0)
 
 
-def _exists_once(zone: tzinfo, wall: datetime) -> bool:
-    """The wall time is neither repeated (autumn) nor skipped (spring) in the zone:
-    both readings of it (PEP 495's fold) have the same offset."""
-    return (
-        wall.replace(tzinfo=zone, fold=0).utcoffset()
-        == wall.replace(tzinfo=zone, fold=1).utcoffset()
-    )
+def _offset(instant: datetime, zone: tzinfo) -> timedelta:
+    offset = instant.astimezone(zone).utcoffset()
+    assert offset is not None
+    return offset
+
+
+class _Transition:
+    """A change of a zone's UTC offset."""
+
+    __slots__ = ("instant", "offset_after", "offset_before")
+
+    def __init__(self, instant: datetime, offset_before: timedelta, offset_after: timedelta):
+        self.instant = instant
+        self.offset_before = offset_before
+        self.offset_after = offset_after
+
+    @property
+    def wall_before(self) -> datetime:
+        """The wall time the clock reached just before the change (exclusive)."""
+        return (self.instant + self.offset_before).replace(tzinfo=None)
+
+    @property
+    def wall_after(self) -> datetime:
+        """The wall time the clock reads from the change on."""
+        return (self.instant + self.offset_after).replace(tzinfo=None)
+
+
+_KNOWN: dict[tzinfo, list[tuple[datetime, _Transition]]] = {}
+"""Transitions found so far, per zone, sorted: a leader asks about the same few."""
+_KNOWN_PER_ZONE = 4096
+
+
+def _transition(zone: tzinfo, low: datetime, high: datetime) -> _Transition:
+    """The change of offset in (low, high], where the offsets at low and high differ
+    (zoneinfo tells offsets, not transitions: found by bisection, to the second)."""
+    known = _KNOWN.setdefault(zone, [])
+    index = bisect.bisect_left(known, low, key=lambda item: item[0])
+    if index < len(known) and low < known[index][0] <= high:
+        return known[index][1]
+    offset_low = _offset(low, zone)
+    # Transitions fall on whole seconds: the offset at floor(low) is offset_low.
+    lo = math.floor(low.timestamp())
+    hi = math.ceil(high.timestamp())
+    while hi - lo > 1:
+        middle = (lo + hi) // 2
+        if _offset(datetime.fromtimestamp(middle, UTC), zone) == offset_low:
+            lo = middle
+        else:
+            hi = middle
+    instant = datetime.fromtimestamp(hi, UTC)
+    found = _Transition(instant, offset_low, _offset(instant, zone))
+    if len(known) < _KNOWN_PER_ZONE:
+        bisect.insort(known, (instant, found), key=lambda item: item[0])
+    return found
 
 
 def bad_trigger(field: str, message: str) -> LunaError:
     return LunaError("JSON_VALIDATION", path=f"trigger.{field}", message=message)
 
 
-def zone(name: str) -> tzinfo:
-    """The zone a `cron_timezone` names; LunaError 12022 (trigger.cron_timezone) if none."""
-    lowered = name.lower()
-    if lowered == "utc":
-        return UTC
-    if lowered == "local":
-        from tzlocal import get_localzone
+def cron_trigger(trigger: dict[str, Any], check_fires: bool = True) -> CrontabTrigger:
+    """The trigger of a posted or stored `{cron, cron_timezone}`; LunaError 12022
+    (path trigger.cron or trigger.cron_timezone, with the reason) if invalid.
 
-        return get_localzone()
-    # ZoneInfo also reads paths; a name with these is never an IANA zone.
-    if not name or len(name) > MAX_ZONE_LENGTH or name.startswith("/") or ".." in name:
-        raise bad_trigger("cron_timezone", f"unknown time zone '{name[:MAX_ZONE_LENGTH]}'")
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise bad_trigger("cron_timezone", f"unknown time zone '{name}'") from None
-
-
-def _cron_day(text: str, field: str) -> int:
-    if text.isdigit() and int(text) <= 7:
-        return int(text)
-    if text in CRON_DAYS:
-        return CRON_DAYS.index(text)
-    raise ValueError(f"day of week '{field}': '{text}' is not 0-7 or sun-sat")
-
-
-def cron_weekdays(field: str) -> str:
-    """A cron day-of-week field as APScheduler reads it, as day names.
-
-    APScheduler 3.x's `from_crontab` takes numbers as its own weekdays (0 is
-    Monday), so "0 2 * * 1-5" would run Tuesday to Saturday. Cron's numbers
-    (0 and 7 are Sunday, steps counted from Sunday) are expanded here to the
-    set of days they mean, written as names, which both read alike.
-    """
-    lowered = field.lower()
-    if lowered in ("*", "?"):
-        return "*"
-    days: set[int] = set()
-    for part in lowered.split(","):
-        base, slash, step_text = part.partition("/")
-        if slash and not (step_text.isdigit() and int(step_text) > 0):
-            raise ValueError(f"day of week '{field}': bad step '{step_text}'")
-        step = int(step_text) if slash else 1
-        if base in ("*", "?"):
-            low, high = 0, 6
-        elif "-" in base:
-            first, last = base.split("-", 1)
-            low, high = _cron_day(first, field), _cron_day(last, field)
-            high = 7 if high == 0 else high  # "fri-sun", "5-0": up to Sunday
-            if low > high:
-                raise ValueError(f"day of week '{field}': range '{base}' runs backwards")
-        else:
-            low = _cron_day(base, field)
-            high = 7 if slash else low
-        days.update(day % 7 for day in range(low, high + 1, step))
-    return ",".join(CRON_DAYS[day] for day in sorted(days))
-
-
-def cron_trigger(trigger: dict[str, Any], check_fires: bool = True) -> LocalCronTrigger:
-    """The APScheduler trigger of a posted or stored trigger; LunaError 12022 if invalid.
-
-    `check_fires` refuses an expression that never fires; a stored trigger passed
-    that check when it was stored."""
+    `check_fires` also refuses one that never fires in its zone (a stored trigger
+    passed that check when it was stored)."""
     expression = str(trigger.get("cron", ""))
-    timezone = zone(str(trigger.get("cron_timezone") or "utc"))
-    fields = expression.split()
-    if len(fields) != 5:
-        raise bad_trigger(
-            "cron", f"'{expression[:MAX_CRON_LENGTH]}' must have five fields, got {len(fields)}"
-        )
+    zone_name = trigger.get("cron_timezone", UTC_NAME)
     try:
-        translated = " ".join([*fields[:4], cron_weekdays(fields[4])])
-        built = LocalCronTrigger.from_crontab(translated, timezone=timezone)
-    except ValueError as exc:
-        raise bad_trigger("cron", f"'{expression}': {exc}") from None
-    assert isinstance(built, LocalCronTrigger)
-    built.hour_wildcard = fields[1] == "*"
-    built.wall_trigger = _wall_trigger(translated)
-    if check_fires and built.get_next_fire_time(None, datetime.now(UTC)) is None:
-        # Such as "0 0 31 2 *": valid fields, never a date.
-        raise bad_trigger("cron", f"'{expression}' never fires")
+        spec = parse_cron(expression)
+    except CronError as error:
+        raise bad_trigger("cron", str(error)) from None
+    try:
+        built = CrontabTrigger(spec, zone(str(zone_name)))
+    except ZoneError as error:
+        raise bad_trigger("cron_timezone", str(error)) from None
+    if check_fires and built.next_fire(datetime.now(UTC)) is None:
+        # Such as "* 2 25-31 3 0" in Europe/Berlin: the last Sunday of March at
+        # 02:xx, which that zone's spring change always skips.
+        raise bad_trigger("cron", f"'{spec.text}' never fires in {zone_name}")
     return built
 
 
-@lru_cache(maxsize=4096)
-def _wall_trigger(expression: str) -> CronTrigger:
-    """The twin trigger that matches wall times; the same for every zone."""
-    return CronTrigger.from_crontab(expression, timezone=UTC)
-
-
-def stored_trigger(trigger: dict[str, Any]) -> LocalCronTrigger:
+def stored_trigger(trigger: dict[str, Any]) -> CrontabTrigger:
     """The trigger of a stored schedule, shared by every schedule with the same one
     (APScheduler only asks a trigger for fire times, it never changes it). The
     leader builds 10,000 of these when it takes over, and each fire asks for the
     next fire time: building is most of the cost. LunaError if it is invalid."""
-    return _stored_trigger(str(trigger.get("cron", "")), str(trigger.get("cron_timezone") or "utc"))
+    zone_name = str(trigger.get("cron_timezone", UTC_NAME))
+    return _stored_trigger(str(trigger.get("cron", "")), zone_name)
 
 
 @lru_cache(maxsize=16384)
-def _stored_trigger(cron: str, timezone: str) -> LocalCronTrigger:
+def _stored_trigger(cron: str, timezone: str) -> CrontabTrigger:
     return cron_trigger({"cron": cron, "cron_timezone": timezone}, check_fires=False)
 
 
-def first_due(trigger: CronTrigger, baseline: datetime | None, now: datetime) -> datetime | None:
+def first_due(trigger: BaseTrigger, baseline: datetime | None, now: datetime) -> datetime | None:
     """When a job taken over by a leader runs first: the first fire time after the
     baseline (the last fire, or the last change) if it is already past — downtime,
     one catch-up run — else the next fire time. `missed_fire`'s rule, and the next
     fire time, in one computation."""
     # Just after the baseline, not a whole second after: a change at 12:00:59.5
     # must not lose the 12:01:00 fire when the leader syncs it at 12:01:00.2.
-    # (The trigger rounds up to whole seconds, so a fire at exactly 12:01:00 as
-    # the baseline still finds 12:02 next.)
-    after = now if baseline is None else min(baseline + timedelta(microseconds=1), now)
-    return trigger.get_next_fire_time(None, after)
+    # (Fires fall on whole minutes, so a fire at exactly 12:01:00 as the baseline
+    # still finds 12:02 next.)
+    after = now if baseline is None else min(baseline + TICK, now)
+    fire: datetime | None = trigger.get_next_fire_time(None, after)
+    return fire
 
 
 def fire_times(
-    trigger: CronTrigger, after: datetime, until: datetime | None = None
+    trigger: BaseTrigger, after: datetime, until: datetime | None = None
 ) -> Iterator[datetime]:
     """Fire times from `after` (inclusive) on, as the scheduler would compute them."""
     previous: datetime | None = None
@@ -234,15 +277,10 @@ def fire_times(
         if fire is None or (until is not None and fire >= until):
             return
         yield fire
-        previous, now = fire, _after(fire)
+        previous, now = fire, fire.astimezone(UTC) + timedelta(seconds=1)
 
 
-def _after(moment: datetime) -> datetime:
-    """The next second after `moment`, as an instant (UTC arithmetic, fold-safe)."""
-    return moment.astimezone(UTC) + timedelta(seconds=1)
-
-
-def missed_fire(trigger: CronTrigger, baseline: datetime, now: datetime) -> datetime | None:
+def missed_fire(trigger: BaseTrigger, baseline: datetime, now: datetime) -> datetime | None:
     """The first fire time after `baseline` (the last fire, or when the schedule was
     last written) if it is already past: there was downtime, and the leader runs one
     catch-up. None when nothing was missed (then `first_due` is the next fire)."""

@@ -360,6 +360,16 @@ _KINDS = [
         "The request line or the headers are malformed or too large (about 64 KB at most); "
         "the HTTP server refused the request before any route saw it.",
     ),
+    ErrorKind(
+        29340,
+        "BAD_TRIGGER_QUERY",
+        400,
+        "Bad/incomplete input data",
+        "Bad query parameters '{name}': {message}",
+        "The schedule preview (GET /{api}/tasks/schedules/preview) was given a `cron` or a "
+        "`cron_timezone` that a schedule could not be stored with; the detail says why, "
+        "as 12022 does for the same trigger in a schedule's body (docs/schedules.md).",
+    ),
 ]
 
 CATALOGUE: dict[int, ErrorKind] = {kind.code: kind for kind in _KINDS}

@@ -14,7 +14,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from webapp import __version__
 from webapp.accounts.default_password import SCOPE_KEY as DEFAULT_PASSWORD_SCOPE_KEY
 from webapp.accounts.service import DEFAULT_ADMIN_LOGIN
-from webapp.schedules.triggers import zone
+from webapp.schedules.zones import zone
 from webapp.settings import ROOT, Settings
 from webapp.tasks.states import STATUS_NAMES, TYPE_NAMES, outcome
 from webapp.web.errors import LunaError
