@@ -1,13 +1,22 @@
 """The effective settings as `GET /config` shows them: by environment variable,
 grouped, secrets masked.
 
-Masked (`********`): every setting whose name says it is a secret (SECRET,
-PASSWORD, TOKEN, a name ending in _KEY) and the password inside any URL
-(`postgresql://luna:********@db:5432/luna_admin`, also `?password=` in the
-query). Booleans are 0/1, as the reference shows them.
+`/config` answers without credentials (as the reference shows it), so one rule
+masks (`********`) everything that could be a secret, wherever it sits:
 
-Built from the Settings dataclass itself, so a setting added later appears
-(under OTHER until it is given a group here) rather than silently missing.
+- a setting whose name means a secret (`SECRET_NAME`: password, token, key,
+  secret, credential, auth...), whatever its value;
+- in any value, every URL's password (`postgresql://luna:********@db/luna`),
+  every query parameter whose name means a secret (`?sslpassword=`,
+  `?access_token=`, `?api_key=`), and a Telegram bot token in a path
+  (`/bot********/`);
+- in any value, libpq `key=value` pairs whose key means a secret
+  (`host=db password=******** sslpassword=********`);
+- the same inside lists (a setting holding several values).
+
+Booleans are 0/1, as the reference shows them. Built from the Settings
+dataclass itself, so a setting added later appears (under OTHER until it is
+given a group here) rather than silently missing, and is masked by the same rule.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ LAYOUT: dict[str, tuple[str, str]] = {
     "secret_key_from_env": ("SECURITY", "SECRET_KEY_FROM_ENV"),
     "session_lifetime": ("SECURITY", "SESSION_LIFETIME"),
     "cookie_secure": ("SECURITY", "COOKIE_SECURE"),
+    "public_origins": ("SECURITY", "PUBLIC_ORIGINS"),
     "login_max_failures": ("SECURITY", "LOGIN_MAX_FAILURES"),
     "login_failure_window": ("SECURITY", "LOGIN_FAILURE_WINDOW"),
     "credential_cache_ttl": ("SECURITY", "CREDENTIAL_CACHE_TTL"),
@@ -55,38 +65,68 @@ LAYOUT: dict[str, tuple[str, str]] = {
 }
 OTHER = "OTHER"
 
-SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|_KEY$")
-"""Names whose (text) value is a secret. SECRET_KEY_FROM_ENV is a 0/1 and stays."""
-URL_PASSWORD_PARAMS = {"password", "passwd", "token", "secret"}
-DSN_PASSWORD = re.compile(r"\b(password|passwd)(\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
-"""`password=...` in a libpq key/value string (host=db password=x dbname=luna)."""
+SECRET_NAME = re.compile(
+    r"pass|pwd|secret|token|key|auth|credential|signature|cookie|session|private|salt",
+    re.IGNORECASE,
+)
+"""A name (of a setting, a query parameter, a DSN key) that means a secret. Matched
+anywhere in the name, so `SSLPASSWORD`, `accessToken` and `DB_PASS` are secrets too;
+over-masking a harmless name costs nothing. Only text values are masked by name:
+SECRET_KEY_FROM_ENV (0/1) and SESSION_LIFETIME (seconds) stay readable."""
+
+URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s,;]+")
+DSN_PAIR = re.compile(
+    r"(?P<key>[A-Za-z_][A-Za-z0-9_]*)(?P<eq>\s*=\s*)(?P<value>'(?:[^'\\]|\\.)*'|\S+)"
+)
+"""`key=value` of a libpq connection string (host=db password='a b' dbname=luna)."""
+BOT_TOKEN = re.compile(r"(?<=/bot)[0-9]+:[A-Za-z0-9_-]+")
+"""A Telegram bot token in a Bot API path (/bot123:ABC/sendMessage)."""
 
 
 def mask_url(value: str) -> str:
-    """`value` with the password of its user info and secret query parameters masked;
-    unchanged when it is not a URL or holds none."""
+    """A URL with its password, secret query parameters and bot token masked;
+    unchanged when it holds none (or is not a URL)."""
     try:
         parts = urlsplit(value)
     except ValueError:
-        return value
-    if not parts.scheme or not parts.netloc:
-        return DSN_PASSWORD.sub(lambda m: f"{m[1]}{m[2]}{MASK}", value)
+        return MASK  # a malformed URL could hide anything
     netloc = parts.netloc
     userinfo, at, hostport = netloc.rpartition("@")
     if at and ":" in userinfo:
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:{MASK}@{hostport}"
+        netloc = f"{userinfo.split(':', 1)[0]}:{MASK}@{hostport}"
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        if any(key.lower() in URL_PASSWORD_PARAMS for key, _ in pairs):
+        if any(SECRET_NAME.search(key) for key, _ in pairs):
             query = urlencode(
-                [(k, MASK if k.lower() in URL_PASSWORD_PARAMS else v) for k, v in pairs],
-                safe="*/",
+                [(key, MASK if SECRET_NAME.search(key) else val) for key, val in pairs],
+                safe="*/:",
             )
-    if netloc == parts.netloc and query == parts.query:
+    path = BOT_TOKEN.sub(MASK, parts.path)
+    if (netloc, query, path) == (parts.netloc, parts.query, parts.path):
         return value
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    return urlunsplit((parts.scheme, netloc, path, query, parts.fragment))
+
+
+def _mask_dsn(text: str) -> str:
+    def masked(match: re.Match[str]) -> str:
+        if not SECRET_NAME.search(match["key"]):
+            return match[0]
+        return f"{match['key']}{match['eq']}{MASK}"
+
+    return DSN_PAIR.sub(masked, text)
+
+
+def mask_text(value: str) -> str:
+    """`value` with every secret a URL or a libpq string in it could carry masked."""
+    pieces: list[str] = []
+    end = 0
+    for match in URL_IN_TEXT.finditer(value):
+        pieces.append(_mask_dsn(value[end : match.start()]))
+        pieces.append(mask_url(match[0]))
+        end = match.end()
+    pieces.append(_mask_dsn(value[end:]))
+    return "".join(pieces)
 
 
 def shown_value(name: str, value: Any) -> Any:
@@ -95,10 +135,12 @@ def shown_value(name: str, value: Any) -> Any:
         return int(value)
     if isinstance(value, Path):
         value = str(value)
+    if isinstance(value, list | tuple):
+        return [shown_value(name, item) for item in value]
     if isinstance(value, str):
         if value and SECRET_NAME.search(name):
             return MASK
-        return mask_url(value)
+        return mask_text(value)
     return value
 
 

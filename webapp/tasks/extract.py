@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from webapp.tasks.work import Applied, Filters, ResultPart, Work, range_clause, uuid_ranges
+from webapp.web.params import UUID_RE
 
 
 class ExtractWork(Work):
@@ -41,12 +42,18 @@ class ExtractWork(Work):
 
     def where(self) -> Filters:
         f, where = self.content["filters"], Filters()
-        if f.get("account_id"):
-            where.add("f.account_id = {}::uuid", f["account_id"])
-        if f.get("face_id__gte"):
-            where.add("f.face_id >= {}::uuid", f["face_id__gte"])
-        if f.get("face_id__lt"):
-            where.add("f.face_id < {}::uuid", f["face_id__lt"])
+        for name, clause in (
+            ("account_id", "f.account_id = {}::uuid"),
+            ("face_id__gte", "f.face_id >= {}::uuid"),
+            ("face_id__lt", "f.face_id < {}::uuid"),
+        ):
+            value = f.get(name)
+            if not value:
+                continue
+            if UUID_RE.fullmatch(str(value).lower()):
+                where.add(clause, str(value).lower())
+            else:
+                where.add("false")  # text that is no id (the reference's "string") matches nothing
         if self.missing_only and self.target == "face_descriptor":
             where.add(
                 "NOT EXISTS (SELECT 1 FROM descriptor d WHERE d.face_id = f.face_id "
