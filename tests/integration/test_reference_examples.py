@@ -95,6 +95,15 @@ async def send(
     return await client.request(method, template.format(**values), json=body, headers=headers)
 
 
+async def accepted(
+    client: httpx.AsyncClient, summary: str, status: int = 201, **ids: Any
+) -> httpx.Response:
+    """The example of `summary` sent with Basic credentials, and accepted."""
+    response = await send(client, summary, body_of(summary), ADMIN, **ids)
+    assert response.status_code == status, response.text
+    return response
+
+
 def test_every_request_example_of_the_reference_has_its_route():
     # A new body example in the reference fails here until it has a route (and a test).
     assert set(EXAMPLES) == set(ROUTES)
@@ -127,15 +136,13 @@ async def _check_account(client: httpx.AsyncClient, account_id: str, example: An
 
 async def test_register_a_new_account(client):
     summary = "register a new account in the system."
-    created = await send(client, summary, body_of(summary), ADMIN)
-    assert created.status_code == 201, created.text
+    created = await accepted(client, summary)
     await _check_account(client, created.json()["account_id"], body_of(summary))
 
 
 async def test_register_a_new_account_with_the_id_of_the_example(client):
     summary = "register a new account with specified id in the system."
-    created = await send(client, summary, body_of(summary), ADMIN)
-    assert created.status_code == 201, created.text
+    created = await accepted(client, summary)
     account_id = EXAMPLES[summary].path_examples["account_id"]
     assert created.json()["account_id"] == account_id
     await _check_account(client, account_id, body_of(summary))
@@ -147,8 +154,7 @@ async def test_replace_task_notification_policy(client):
         "/4/tasks/gc", json={"content": {"target": "face_attributes"}}, headers=ADMIN
     )
     task_id = made.json()["task_id"]
-    replaced = await send(client, summary, body_of(summary), ADMIN, task_id=task_id)
-    assert replaced.status_code == 204, replaced.text
+    await accepted(client, summary, 204, task_id=task_id)
     shown = await client.get(f"/4/tasks/{task_id}/notification_policy", headers=ADMIN)
     assert shown.json() == masked(body_of(summary))
 
@@ -157,8 +163,7 @@ async def test_create_gc_task_with_descriptor_version_0_removes_no_descriptor(cl
     summary = "create and start gc task"
     account = await make_account()
     faces = set(await make_faces(account, 30, versions=(56,)))
-    created = await send(client, summary, body_of(summary), ADMIN)
-    assert created.status_code == 201, created.text
+    created = await accepted(client, summary)
     task_id = created.json()["task_id"]
     assert created.headers["location"] == f"/4/tasks/{task_id}"
     stored = await task(client, task_id)
@@ -182,8 +187,7 @@ async def test_create_additional_extract_task_whose_filters_match_nothing(client
     summary = "create and start additional extract task"
     account = await make_account()
     await make_faces(account, 5)
-    created = await send(client, summary, body_of(summary), ADMIN)
-    assert created.status_code == 201, created.text
+    created = await accepted(client, summary)
     task_id = created.json()["task_id"]
     stored = await task(client, task_id)
     example = body_of(summary)
@@ -213,8 +217,7 @@ async def _check_schedule(client: httpx.AsyncClient, schedule_id: int, example: 
 
 async def test_create_task_schedule(client):
     summary = "Create a new task schedule."
-    created = await send(client, summary, body_of(summary), ADMIN)
-    assert created.status_code == 201, created.text
+    created = await accepted(client, summary)
     await _check_schedule(client, created.json()["schedule_id"], body_of(summary))
 
 
@@ -222,7 +225,6 @@ async def test_replace_task_schedule(client):
     summary = "Replace tasks schedule:"
     made = await client.post("/4/tasks/schedules", json=body_of(summary), headers=ADMIN)
     schedule_id = made.json()["schedule_id"]
-    replaced = await send(client, summary, body_of(summary), ADMIN, schedule_id=schedule_id)
-    assert replaced.status_code == 200, replaced.text
+    replaced = await accepted(client, summary, 200, schedule_id=schedule_id)
     assert replaced.json() == {"schedule_id": schedule_id}
     await _check_schedule(client, schedule_id, body_of(summary))
