@@ -29,7 +29,7 @@ def other_site(html: str) -> Iterator[str]:
     """An HTTP server on another port of 127.0.0.1 answering `html` at `/`."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server name
+        def do_GET(self) -> None:
             body = html.encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -82,9 +82,8 @@ def test_a_form_posted_from_another_port_is_refused(
     </form>
     <script>document.forms[0].submit()</script>"""
     requests = sent_to(victim, target)
-    with other_site(html) as attacker:
-        with victim.expect_response(target) as answer:
-            victim.goto(attacker)
+    with other_site(html) as attacker, victim.expect_response(target) as answer:
+        victim.goto(attacker)
     assert answer.value.status == 403
     # The browser did attach the session cookie: only the origin stopped it.
     headers = requests[0].all_headers()
@@ -102,9 +101,11 @@ def test_fetch_from_another_port_changes_nothing(
     answered: list[tuple[str, int]] = []
     victim.on(
         "response",
-        lambda response: answered.append((response.url, response.status))
-        if response.url.startswith(base_url)
-        else None,
+        lambda response: (
+            answered.append((response.url, response.status))
+            if response.url.startswith(base_url)
+            else None
+        ),
     )
     with other_site("<!doctype html><title>blog</title><p>nothing to see") as attacker:
         victim.goto(attacker)
