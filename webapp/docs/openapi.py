@@ -35,8 +35,9 @@ from webapp import __version__
 from webapp.accounts.sessions import COOKIE_NAME
 from webapp.docs.registry import REGISTRY, Operation, handler_key
 from webapp.docs.schemas import COMPONENTS, ref
-from webapp.web.auth import SAFE_METHODS, admin_guard
+from webapp.web.auth import admin_guard
 from webapp.web.errors import BY_NAME, ErrorKind
+from webapp.web.origin import SAFE_METHODS
 
 JsonSchema = dict[str, Any]
 

@@ -21,16 +21,7 @@ from webapp.accounts.authentication import Authenticator, Principal
 from webapp.accounts.sessions import COOKIE_NAME
 from webapp.audit import context as audit_context
 from webapp.web.errors import LunaError
-from webapp.web.origin import SAFE_METHODS, refuse_cross_site
-
-__all__ = [
-    "SAFE_METHODS",
-    "admin_guard",
-    "current_principal",
-    "identify",
-    "optional_principal",
-    "show_signed_in_admin",
-]
+from webapp.web.origin import refuse_cross_site
 
 
 def authenticator(connection: ASGIConnection[Any, Any, Any, Any]) -> Authenticator:
