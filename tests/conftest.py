@@ -67,6 +67,10 @@ def basic(login: str = ADMIN_LOGIN, password: str = ADMIN_PASSWORD) -> dict[str,
 
 ADMIN = basic()
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+SAME_ORIGIN = {"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"}
+"""What a browser adds to a form post or fetch of the service's own pages."""
+PAGE_POST = {**HTML, **SAME_ORIGIN}
+"""A browser posting one of the pages' forms."""
 
 
 def test_settings(**overrides: object) -> Settings:

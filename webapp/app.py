@@ -91,7 +91,7 @@ class LunaLitestar(Litestar):
             await super().__call__(scope, receive, send)
             return
         sent = _header(scope, b"luna-request-id")
-        request_id = sent if sent and REQUEST_ID_RE.match(sent) else new_request_id()
+        request_id = sent if sent and REQUEST_ID_RE.fullmatch(sent) else new_request_id()
         token = REQUEST_ID.set(request_id)
         audit_token = AUDIT_CONTEXT.set(None)  # the guard fills it in
         scope["luna.request_id"] = request_id
@@ -158,11 +158,16 @@ def _as_luna_error(request: Request[Any, Any, Any], exc: Exception) -> LunaError
     if isinstance(exc, ValidationException):
         return LunaError("BAD_QUERY_PARAM", name="request")
     if isinstance(exc, HTTPException) and exc.status_code == 413:
-        return LunaError("BODY_TOO_LARGE", limit="the allowed number of")
+        return LunaError("BODY_TOO_LARGE")
     if isinstance(exc, HTTPException) and exc.status_code == 415:
         return LunaError("UNSUPPORTED_MEDIA_TYPE")
     if isinstance(exc, HTTPException) and 400 <= exc.status_code < 500:
         return LunaError("BAD_QUERY_PARAM", name="request")
+    if db.is_unreachable(exc):
+        log.error(
+            "database unreachable in %s %s: %s", request.method, request.url.path, exc or repr(exc)
+        )
+        return LunaError("DATABASE_UNAVAILABLE", headers={"Retry-After": "5"})
     log.exception("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
     return LunaError("INTERNAL")
 
@@ -257,6 +262,7 @@ async def error_reference(request: Request[Any, Any, Any]) -> Response[Any]:
                 "status": kind.status,
                 "name": kind.name,
                 "explanation": kind.explanation,
+                "source": kind.origin,
             }
             for kind in kinds
         ]
@@ -312,7 +318,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             home,
             system_page,
             SettingsController,
-            *system_ops.ADMIN_HANDLERS,
             AccountController,
             ListController,
             SearchController,

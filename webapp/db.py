@@ -50,6 +50,31 @@ async def connection() -> Any:
             await conn.close()
 
 
+UNREACHABLE = (
+    asyncpg.exceptions.PostgresConnectionError,  # SQLSTATE class 08
+    asyncpg.exceptions.CannotConnectNowError,  # 57P03: starting up, shutting down
+    asyncpg.exceptions.AdminShutdownError,  # 57P01
+    asyncpg.exceptions.CrashShutdownError,  # 57P02
+    asyncpg.exceptions.TooManyConnectionsError,  # 53300
+    asyncpg.exceptions.ConnectionDoesNotExistError,  # the connection was lost mid-query
+)
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be reached (rather than a bug or a bad
+    query): PostgreSQL's own refusals above, or a network failure (refused, reset,
+    timed out, no such socket or host) raised while asyncpg was connecting or talking."""
+    if isinstance(exc, UNREACHABLE):
+        return True
+    if isinstance(exc, OSError | TimeoutError):
+        traceback = exc.__traceback__
+        while traceback is not None:
+            if traceback.tb_frame.f_globals.get("__name__", "").startswith("asyncpg"):
+                return True
+            traceback = traceback.tb_next
+    return False
+
+
 def iso_sql(column: str, alias: str) -> str:
     """A timestamptz column as our answer format (UTC, milliseconds, Z), made by PostgreSQL.
 

@@ -58,6 +58,9 @@ _DSN_PAIR = re.compile(
     r"(?P<key>[A-Za-z_][A-Za-z0-9_]*)(?P<eq>\s*=\s*)(?P<value>'(?:[^'\\]|\\.)*'|\S+)"
 )
 _HTTP_SCHEMES = {"http", "https"}
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s,;]+")
+_BOT_TOKEN = re.compile(r"(?<=/bot)[0-9]+:[A-Za-z0-9_-]+")
+"""A Telegram bot token in a Bot API path (/bot123:ABC/sendMessage)."""
 
 
 def name_parts(name: str) -> list[str]:
@@ -102,9 +105,23 @@ def redact_url(value: str) -> str:
             netloc = f"{MASK}@{hostport}"
     query = _mask_pairs(parts.query) if parts.query else parts.query
     fragment = _mask_pairs(parts.fragment) if "=" in parts.fragment else parts.fragment
-    if (netloc, query, fragment) == (parts.netloc, parts.query, parts.fragment):
+    path = _BOT_TOKEN.sub(MASK, parts.path)
+    if (netloc, path, query, fragment) == (parts.netloc, parts.path, parts.query, parts.fragment):
         return value
-    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+    return urlunsplit((parts.scheme, netloc, path, query, fragment))
+
+
+def redact_text(value: str) -> str:
+    """Free text (a setting's value) with every URL in it passed through `redact_url`
+    and the secret `key=value` pairs around them masked."""
+    pieces: list[str] = []
+    end = 0
+    for match in _URL_IN_TEXT.finditer(value):
+        pieces.append(redact_dsn(value[end : match.start()]))
+        pieces.append(redact_url(match[0]))
+        end = match.end()
+    pieces.append(redact_dsn(value[end:]))
+    return "".join(pieces)
 
 
 def redact_dsn(value: str) -> str:

@@ -10,6 +10,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from webapp.outbound.addresses import AddressRefused, AllowedNetworks
 from webapp.outbound.urls import check_url
@@ -86,6 +87,43 @@ def _outbound_url(name: str, default: str) -> str:
     except (ValueError, AddressRefused) as error:
         raise SettingsError(f"{name}={redact_url(value)!r}: {error}") from None
     return value
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normalise_origin(origin: str) -> str | None:
+    """`scheme://host[:port]` in lower case without a default port, or None when
+    `origin` is not an http(s) origin (a path, user info, another scheme, `null`)."""
+    try:
+        parts = urlsplit(origin.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.hostname or parts.username is not None:
+        return None
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return None
+    host = parts.hostname.lower()
+    if ":" in host:  # an IPv6 literal, bracketed again
+        host = f"[{host}]"
+    if port is None or port == DEFAULT_PORTS[scheme]:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def _origins(name: str) -> tuple[str, ...]:
+    """A comma-separated list of origins (`https://admin.example.com`), normalised."""
+    result = []
+    for item in (os.environ.get(name) or "").split(","):
+        if not item.strip():
+            continue
+        origin = normalise_origin(item)
+        if origin is None:
+            raise SettingsError(
+                f"{name} must list origins such as https://admin.example.com, got {item.strip()!r}"
+            )
+        result.append(origin)
+    return tuple(result)
 
 
 def load_or_create_secret(var_dir: Path) -> str:
@@ -118,7 +156,7 @@ class Settings:
     api_version: int = 4
     """Prefix of the JSON routes (/4/accounts) and Version.api."""
     secret_key: str = ""
-    """Signs CSRF tokens and keys the credential cache. Generated into var/ when unset."""
+    """Keys the credential cache. Generated into var/ when unset."""
     secret_key_from_env: bool = False
     """Whether SECRET_KEY came from the environment (checked by `luna-admin check`)."""
     session_lifetime: int = 8 * 3600
@@ -127,6 +165,10 @@ class Settings:
     """Seconds without a request after which a session ends (0: only the absolute lifetime)."""
     cookie_secure: bool = False
     """Send the session cookie only over HTTPS."""
+    public_origins: tuple[str, ...] = ()
+    """The origins browsers reach the service at, when a proxy in front changes the
+    scheme or Host it sees; empty: the request's own scheme and Host
+    (webapp/web/origin.py)."""
     production: bool = False
     """LUNA_ADMIN_ENV=production: stricter checks in `luna-admin check`."""
     login_max_failures: int = 5
@@ -202,6 +244,7 @@ class Settings:
             session_lifetime=_int("SESSION_LIFETIME", 8 * 3600, minimum=60),
             session_idle_timeout=_int("SESSION_IDLE_TIMEOUT", 30 * 60, minimum=0),
             cookie_secure=_bool("COOKIE_SECURE", False),
+            public_origins=_origins("PUBLIC_ORIGINS"),
             production=_choice("LUNA_ADMIN_ENV", "development", {"development", "production"})
             == "production",
             login_max_failures=_int("LOGIN_MAX_FAILURES", 5, minimum=1),

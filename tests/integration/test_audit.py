@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ADMIN, ADMIN_LOGIN, ADMIN_PASSWORD, HTML, basic
+from tests.conftest import ADMIN, ADMIN_LOGIN, ADMIN_PASSWORD, HTML, PAGE_POST, basic
 from tests.integration.helpers import create_account, sign_in
 from tests.integration.tasks_helpers import create_gc, poll_until, settings
-from tests.integration.test_pages import csrf_of, page_sign_in
+from tests.integration.test_pages import page_sign_in
 from webapp import audit, db
 from webapp.accounts import service as accounts
 from webapp.audit import service as audit_service
@@ -271,9 +271,9 @@ async def test_throttled_attempts_add_no_events(client, app):
 
 
 async def test_sign_out_is_recorded_only_when_a_session_ends(client):
-    token = await sign_in(client, ADMIN_LOGIN, "root")
+    await sign_in(client, ADMIN_LOGIN, "root")
     await clear_log()
-    response = await client.delete("/4/login", headers={"X-CSRF-Token": token, "User-Agent": AGENT})
+    response = await client.delete("/4/login", headers={"User-Agent": AGENT})
     assert response.status_code == 204
     event = await only("session.sign_out")
     assert (event["actor_login"], event["target_id"]) == (ADMIN_LOGIN, await root_id())
@@ -285,19 +285,16 @@ async def test_sign_out_is_recorded_only_when_a_session_ends(client):
 
 async def test_page_sign_out_is_recorded(client):
     await page_sign_in(client)
-    page = await client.get("/accounts", headers=HTML)
     await clear_log()
-    response = await client.post("/logout", headers=HTML, data={"_csrf_token": csrf_of(page)})
+    response = await client.post("/logout", headers=PAGE_POST)
     assert response.status_code == 303
     assert (await only("session.sign_out"))["actor_login"] == ADMIN_LOGIN
 
 
 async def test_password_change_is_one_event_without_the_password(client):
-    token = await sign_in(client, ADMIN_LOGIN, "root")
+    await sign_in(client, ADMIN_LOGIN, "root")
     await clear_log()
-    response = await client.patch(
-        "/4/login", json={"password": "brand-new-pw"}, headers={"X-CSRF-Token": token, **SEEN}
-    )
+    response = await client.patch("/4/login", json={"password": "brand-new-pw"}, headers=SEEN)
     assert response.status_code == 204
     event = await only("password.change")  # the new session it hands out is not a sign-in
     assert_from_request(event, await root_id())
@@ -307,14 +304,11 @@ async def test_password_change_is_one_event_without_the_password(client):
 
 async def test_password_page_records_the_change_and_not_a_refused_one(client):
     await page_sign_in(client)
-    page = await client.get("/password", headers=HTML)
     await clear_log()
-    token = csrf_of(page)
     mismatch = await client.post(
         "/password",
-        headers=HTML,
+        headers=PAGE_POST,
         data={
-            "_csrf_token": token,
             "_current_password": ADMIN_PASSWORD,
             "password": "abc",
             "_password_confirm": "abd",
@@ -324,9 +318,8 @@ async def test_password_page_records_the_change_and_not_a_refused_one(client):
     assert await events() == []
     changed = await client.post(
         "/password",
-        headers=HTML,
+        headers=PAGE_POST,
         data={
-            "_csrf_token": token,
             "_current_password": ADMIN_PASSWORD,
             "password": "page-new-pw",
             "_password_confirm": "page-new-pw",

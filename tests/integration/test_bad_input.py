@@ -66,7 +66,7 @@ async def test_oversized_body_is_refused(client):
         "/4/accounts", content=body, headers={**ADMIN, "Content-Type": "application/json"}
     )
     assert response.status_code == 413
-    assert response.json()["error_code"] == 29014
+    assert response.json()["error_code"] == 37003
 
 
 async def test_malformed_form_bodies(client):

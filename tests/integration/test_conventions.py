@@ -40,15 +40,15 @@ async def test_request_id_is_on_framework_errors_too(client):
     assert response.status_code == 404
     assert ID_RE.match(response.headers["luna-request-id"])
     body = response.json()
-    assert body["error_code"] == 29010
+    assert body["error_code"] == 12013
     assert set(body) == {"error_code", "desc", "detail", "link"}
-    assert body["link"] == "/docs/errors#error-29010"
+    assert body["link"] == "/docs/errors#error-12013"
 
 
 async def test_method_not_allowed_is_a_json_error(client):
     response = await client.patch("/4/accounts", headers=ADMIN)
     assert response.status_code == 405
-    assert response.json()["error_code"] == 29011
+    assert response.json()["error_code"] == 12021
 
 
 async def test_missing_credentials_ask_for_basic_auth(client):
@@ -106,6 +106,6 @@ async def test_observers_hear_every_request_with_its_route_and_error_code(client
     assert heard == [
         ("GET", "/version", 200, None),
         ("GET", "/4/tasks/{task_id}", 404, 28001),
-        ("GET", "<unmatched>", 404, 29010),
+        ("GET", "<unmatched>", 404, 12013),
         ("GET", "<unmatched>", 400, 29005),
     ]

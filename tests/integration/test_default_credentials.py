@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ADMIN, ADMIN_LOGIN, ADMIN_PASSWORD, HTML, TEST_DATABASE_URL, basic
+from tests.conftest import ADMIN, ADMIN_LOGIN, ADMIN_PASSWORD, HTML, PAGE_POST, TEST_DATABASE_URL, basic
 from tests.integration.helpers import app_client, create_account, run_luna_admin, sign_in
-from tests.integration.test_pages import csrf_of, page_sign_in
+from tests.integration.test_pages import page_sign_in
 from tests.support.databases import fresh_database, sibling_database
 from tests.support.processes import free_port, start_server
 from webapp import db
@@ -24,12 +24,10 @@ BANNER = 'data-testid="default-password-banner"'
 
 
 async def change_root_password(client: httpx.AsyncClient, new: str) -> httpx.Response:
-    page = await client.get("/password", headers=HTML)
     return await client.post(
         "/password",
-        headers=HTML,
+        headers=PAGE_POST,
         data={
-            "_csrf_token": csrf_of(page),
             "_current_password": ADMIN_PASSWORD,
             "password": new,
             "_password_confirm": new,
@@ -98,14 +96,13 @@ async def test_the_password_page_asks_for_the_current_password(client):
     page = await client.get("/password", headers=HTML)
     assert 'name="_current_password"' in page.text
     base = {
-        "_csrf_token": csrf_of(page),
         "password": "taken-over",
         "_password_confirm": "taken-over",
     }
-    missing = await client.post("/password", headers=HTML, data=base)
+    missing = await client.post("/password", headers=PAGE_POST, data=base)
     assert missing.status_code == 400 and "enter your current password" in missing.text
     wrong = await client.post(
-        "/password", headers=HTML, data={**base, "_current_password": "guess"}
+        "/password", headers=PAGE_POST, data={**base, "_current_password": "guess"}
     )
     assert wrong.status_code == 400 and "current password is not correct" in wrong.text
     assert (await client.get("/4/login", headers=ADMIN)).status_code == 200  # unchanged

@@ -73,7 +73,7 @@ async def test_links_to_sections_of_other_pages_work(client):
 async def test_unknown_pages_are_404(client, path):
     response = await client.get(path)
     assert response.status_code == 404
-    assert response.json()["error_code"] == 29010
+    assert response.json()["error_code"] == 12013
     assert "manual" not in response.text
 
 

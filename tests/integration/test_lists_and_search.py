@@ -61,7 +61,7 @@ async def test_list_info_and_membership_changes(client):
 async def test_unknown_list(client):
     response = await client.get(f"/4/lists/{uuid.uuid4()}", headers=ADMIN)
     assert response.status_code == 404
-    assert response.json()["error_code"] == 29009
+    assert response.json()["error_code"] == 22003
     assert (await client.get("/4/lists/xyz", headers=ADMIN)).json()["error_code"] == 12012
 
 

@@ -343,14 +343,47 @@ async def test_each_operation_lists_its_error_codes(client):
         return list(schema["allOf"][1]["properties"]["error_code"]["enum"])
 
     assert codes("GET", "/4/tasks/{task_id}", 404) == [28001]
-    assert codes("PATCH", "/4/tasks/{task_id}", 400) == [12012, 28019, 29005, 29160]
+    assert codes("PATCH", "/4/tasks/{task_id}", 400) == [12012, 12046, 28019, 29005]
     assert 12010 in codes("GET", "/4/accounts", 401)
     assert codes("DELETE", "/4/accounts/{account_id}", 409) == [29006]
     assert codes("GET", "/docs/spec", 415) == [12024]
     assert "401" not in document["paths"]["/version"]["get"]["responses"]
-    # The body-related codes only where there is a body.
+    # The body-related codes only where there is a body; a body of another type is 12002.
     assert 12022 in codes("POST", "/4/tasks/gc", 400)
     assert 12022 not in codes("GET", "/4/tasks", 400)
+    assert 12002 in codes("PATCH", "/4/login", 400)
+
+
+async def test_the_document_describes_the_answers_of_issue_9(client):
+    document = await served(client)
+    paths = document["paths"]
+
+    def codes(method: str, path: str, status: int) -> list[int]:
+        schema = answer_schema(document, method, path, status)
+        return list(schema["allOf"][1]["properties"]["error_code"]["enum"])
+
+    # POST /4/login: 201 with no body, so no content described; only the cookie.
+    signed_in = paths["/4/login"]["post"]["responses"]["201"]
+    assert "content" not in signed_in
+    assert set(signed_in["headers"]) == {"Luna-Request-Id", "Set-Cookie"}
+    for path, item in paths.items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            # A database that cannot be reached: 503 29201, on every operation.
+            assert codes(method, path, 503) == [29201], (method, path)
+            # No body of another type is 415 any more: that is 12002.
+            if "requestBody" in operation:
+                assert "415" not in responses, (method, path)
+                assert 12002 in codes(method, path, 400)
+            # Every change, and only a change, can be refused as cross-site.
+            unsafe = method != "get"
+            assert (unsafe and 29200 in codes(method, path, 403)) or (
+                not unsafe and ("403" not in responses or 29200 not in codes(method, path, 403))
+            ), (method, path)
+    # /config and /plugins are public, as the reference shows them.
+    for path in ("/config", "/plugins"):
+        assert paths[path]["get"]["security"] == []
+        assert "401" not in paths[path]["get"]["responses"]
 
 
 async def test_query_parameters_have_the_limits_the_handlers_check(client):

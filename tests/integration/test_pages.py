@@ -7,30 +7,17 @@ import uuid
 
 import httpx
 
-from tests.conftest import ADMIN, ADMIN_LOGIN, ADMIN_PASSWORD, HTML
+from tests.conftest import ADMIN, ADMIN_LOGIN, ADMIN_PASSWORD, HTML, PAGE_POST, SAME_ORIGIN
 from tests.integration.helpers import account_count, add_platform_data, create_account
 
 
 async def page_sign_in(client: httpx.AsyncClient, next_path: str = "/") -> httpx.Response:
-    form = await client.get("/login", headers=HTML)
-    token = re.search(r'name="_csrf_token" value="([^"]+)"', form.text)
-    assert token is not None
+    """The sign-in form posted as a browser posts it from the sign-in page."""
     return await client.post(
         "/login",
-        headers=HTML,
-        data={
-            "_csrf_token": token.group(1),
-            "login": ADMIN_LOGIN,
-            "password": ADMIN_PASSWORD,
-            "next": next_path,
-        },
+        headers=PAGE_POST,
+        data={"login": ADMIN_LOGIN, "password": ADMIN_PASSWORD, "next": next_path},
     )
-
-
-def csrf_of(page: httpx.Response) -> str:
-    match = re.search(r'"X-CSRF-Token": "([0-9a-f]+)"', page.text)
-    assert match is not None
-    return match.group(1)
 
 
 async def test_pages_without_a_session_redirect_to_login(client):
@@ -73,41 +60,38 @@ async def test_login_page_when_signed_in_goes_home(client):
 
 
 async def test_wrong_password_is_shown_inline(client):
-    form = await client.get("/login", headers=HTML)
-    token = re.search(r'name="_csrf_token" value="([^"]+)"', form.text)
-    assert token is not None
     response = await client.post(
         "/login",
-        headers=HTML,
-        data={
-            "_csrf_token": token.group(1),
-            "login": ADMIN_LOGIN,
-            "password": "wrong",
-            "next": "/",
-        },
+        headers=PAGE_POST,
+        data={"login": ADMIN_LOGIN, "password": "wrong", "next": "/"},
     )
     assert response.status_code == 401
-    assert "Login or password is incorrect" in response.text
+    assert "Account login or password are incorrect" in response.text
     assert 'value="root@visionlabs.ai"' in response.text
 
 
-async def test_login_form_without_its_token_is_refused(client):
-    await client.get("/login", headers=HTML)
+async def test_the_sign_in_form_has_no_token_and_sets_no_cookie(client):
+    form = await client.get("/login", headers=HTML)
+    assert "_csrf_token" not in form.text and "csrf" not in form.text.lower()
+    assert not form.cookies
+
+
+async def test_a_non_admin_is_told_so_on_the_sign_in_page(client):
+    await create_account(client, "user@example.com", "secret", "user")
     response = await client.post(
-        "/login", headers=HTML, data={"login": ADMIN_LOGIN, "password": ADMIN_PASSWORD}
+        "/login", headers=PAGE_POST, data={"login": "user@example.com", "password": "secret"}
     )
     assert response.status_code == 403
+    assert "Only admin accounts may sign in" in response.text
     assert "luna_admin_session" not in response.cookies
 
 
 async def test_create_account_form_post_redirect_get(client):
     await page_sign_in(client)
-    page = await client.get("/accounts", headers=HTML)
     response = await client.post(
         "/accounts",
-        headers=HTML,
+        headers=PAGE_POST,
         data={
-            "_csrf_token": csrf_of(page),
             "login": "form@example.com",
             "password": "secret",
             "account_type": "user",
@@ -126,10 +110,9 @@ async def test_create_account_form_post_redirect_get(client):
 
 async def test_create_form_errors_come_back_inline_and_nothing_is_created(client):
     await page_sign_in(client)
-    page = await client.get("/accounts", headers=HTML)
     response = await client.post(
         "/accounts",
-        headers={"HX-Request": "true", "X-CSRF-Token": csrf_of(page)},
+        headers={"HX-Request": "true", **SAME_ORIGIN},
         data={"login": "Bad Login", "password": "secret", "account_type": "user"},
     )
     assert response.status_code == 422
@@ -141,30 +124,35 @@ async def test_create_form_errors_come_back_inline_and_nothing_is_created(client
 
 async def test_create_form_errors_without_javascript_show_the_whole_page(client):
     await page_sign_in(client)
-    page = await client.get("/accounts", headers=HTML)
     response = await client.post(
-        "/accounts",
-        headers=HTML,
-        data={"_csrf_token": csrf_of(page), "login": ADMIN_LOGIN, "password": "secret"},
+        "/accounts", headers=PAGE_POST, data={"login": ADMIN_LOGIN, "password": "secret"}
     )
     assert response.status_code == 422
     assert "<html" in response.text and 'id="accounts-table"' in response.text
     assert "already exists" in response.text
 
 
-async def test_create_form_without_csrf_is_refused(client):
+async def test_create_form_posted_from_another_site_is_refused(client):
     await page_sign_in(client)
-    response = await client.post(
-        "/accounts", headers=HTML, data={"login": "nocsrf@example.com", "password": "secret"}
-    )
-    assert response.status_code == 403
+    for forged in (
+        {"Origin": "http://evil.example.com", "Sec-Fetch-Site": "cross-site"},
+        {"Origin": "http://testserver:8080"},  # another port: another origin
+        {"Sec-Fetch-Site": "same-site"},
+        {"Origin": "null"},
+    ):
+        response = await client.post(
+            "/accounts",
+            headers={**HTML, **forged},
+            data={"login": "forged@example.com", "password": "secret"},
+        )
+        assert response.status_code == 403, forged
+        assert "29200" in response.text
     assert await account_count() == 1
 
 
 async def test_live_validation_of_a_field(client):
     await page_sign_in(client)
-    page = await client.get("/accounts", headers=HTML)
-    headers = {"HX-Request": "true", "X-CSRF-Token": csrf_of(page)}
+    headers = {"HX-Request": "true", **SAME_ORIGIN}
     bad = await client.post(
         "/accounts/validate?field=login", headers=headers, data={"login": "nope"}
     )
@@ -201,19 +189,15 @@ async def test_unknown_account_page_is_a_readable_404(client):
 async def test_delete_needs_the_login_typed(client):
     account_id = await create_account(client, "victim@example.com")
     await page_sign_in(client)
-    page = await client.get(f"/accounts/{account_id}", headers=HTML)
-    token = csrf_of(page)
     wrong = await client.post(
-        f"/accounts/{account_id}/delete",
-        headers=HTML,
-        data={"_csrf_token": token, "_confirm": "victim"},
+        f"/accounts/{account_id}/delete", headers=PAGE_POST, data={"_confirm": "victim"}
     )
     assert wrong.status_code == 400
     assert (await client.get(f"/4/accounts/{account_id}", headers=ADMIN)).status_code == 200
     right = await client.post(
         f"/accounts/{account_id}/delete",
-        headers=HTML,
-        data={"_csrf_token": token, "_confirm": "victim@example.com"},
+        headers=PAGE_POST,
+        data={"_confirm": "victim@example.com"},
     )
     assert right.status_code == 303 and right.headers["location"] == "/accounts"
     assert (await client.get(f"/4/accounts/{account_id}", headers=ADMIN)).status_code == 404
@@ -221,18 +205,16 @@ async def test_delete_needs_the_login_typed(client):
 
 async def test_change_password_page(client):
     await page_sign_in(client)
-    page = await client.get("/password", headers=HTML)
-    token = csrf_of(page)
-    current = {"_csrf_token": token, "_current_password": ADMIN_PASSWORD}
+    current = {"_current_password": ADMIN_PASSWORD}
     mismatch = await client.post(
         "/password",
-        headers=HTML,
+        headers=PAGE_POST,
         data={**current, "password": "abc", "_password_confirm": "abd"},
     )
     assert mismatch.status_code == 400 and "differ" in mismatch.text
     changed = await client.post(
         "/password",
-        headers=HTML,
+        headers=PAGE_POST,
         data={**current, "password": "newpass", "_password_confirm": "newpass"},
     )
     assert changed.status_code == 303
@@ -242,8 +224,7 @@ async def test_change_password_page(client):
 
 async def test_sign_out(client):
     await page_sign_in(client)
-    page = await client.get("/accounts", headers=HTML)
-    response = await client.post("/logout", headers=HTML, data={"_csrf_token": csrf_of(page)})
+    response = await client.post("/logout", headers=PAGE_POST)
     assert response.status_code == 303 and response.headers["location"] == "/login"
     assert (await client.get("/accounts", headers=HTML)).status_code == 303
 

@@ -21,6 +21,11 @@ GC_TASK = {
 TRIGGER = {"cron": "5 4 * * *", "cron_timezone": "utc"}
 BODY = {"task": GC_TASK, "trigger": TRIGGER}
 URL = "/4/tasks/schedules"
+DEFAULT_POLICIES = {
+    "notification_policy": {"enable": 1, "task_callbacks": [], "subtask_callbacks": []},
+    "result_storage_policy": {"ttl": None},
+}
+"""What a task, and so a schedule's task, carries when no policy was given."""
 
 
 async def count(table: str) -> int:
@@ -51,7 +56,7 @@ async def test_create_and_get(client):
         "create_time",
         "last_update_time",
     }
-    assert got["task"] == GC_TASK
+    assert got["task"] == {**GC_TASK, **DEFAULT_POLICIES}
     assert got["trigger"] == TRIGGER
     assert got["status"] == "running"
     assert got["task_ids"] == []
@@ -109,6 +114,43 @@ async def test_list_filters_and_pages(client):
         assert bad.json()["error_code"] == 12012
 
 
+async def test_a_schedules_task_carries_both_policies_as_its_tasks_do(client):
+    """Given or not, stored before or after: every answer shows the schedule's task
+    with `notification_policy` and `result_storage_policy`, exactly as the tasks it
+    creates carry them."""
+    given = {**GC_TASK, "result_storage_policy": {"ttl": 7}}
+    with_ttl = await create(client, {"task": given, "trigger": TRIGGER})
+    without = await create(client)
+    # A schedule stored by an earlier version, with neither policy in its task.
+    old = await db.fetchrow(
+        "INSERT INTO task_schedule (task_type, task, trigger, status) "
+        "VALUES (4, $1::jsonb, $2::jsonb, 'paused') RETURNING schedule_id",
+        '{"task_type": 4, "content": {"target": "face_attributes"}}',
+        '{"cron": "0 3 * * *", "cron_timezone": "utc"}',
+    )
+    assert old is not None
+    shown = {
+        sid: (await client.get(f"{URL}/{sid}", headers=ADMIN)).json()["task"]
+        for sid in (with_ttl, without, old["schedule_id"])
+    }
+    assert shown[with_ttl]["result_storage_policy"] == {"ttl": 7}
+    assert shown[with_ttl]["notification_policy"] == DEFAULT_POLICIES["notification_policy"]
+    assert shown[without] == {**GC_TASK, **DEFAULT_POLICIES}
+    assert shown[old["schedule_id"]] == {
+        "task_type": 4,
+        "content": {"target": "face_attributes"},
+        **DEFAULT_POLICIES,
+    }
+    listed = (await client.get(URL, headers=ADMIN)).json()
+    assert all(set(DEFAULT_POLICIES) <= set(item["task"]) for item in listed)
+    assert {item["schedule_id"]: item["task"] for item in listed} == shown
+    # The task a fire creates carries the very same policies.
+    fired = await service.fire(without, datetime(2026, 12, 1, 4, 5, tzinfo=UTC), settings())
+    assert fired is not None and fired.task_id is not None
+    task = (await client.get(f"/4/tasks/{fired.task_id}", headers=ADMIN)).json()
+    assert {name: task[name] for name in DEFAULT_POLICIES} == DEFAULT_POLICIES
+
+
 async def test_not_found(client):
     for method in ("GET", "PUT", "PATCH", "DELETE"):
         response = await client.request(
@@ -116,7 +158,7 @@ async def test_not_found(client):
         )
         assert response.status_code == 404, method
         assert response.json()["error_code"] == 28040
-        assert response.json()["detail"] == "Task schedule with id '999' not found"
+        assert response.json()["detail"] == "Schedule with id 999 not found"
     bad = await client.get(f"{URL}/abc", headers=ADMIN)
     assert bad.status_code == 400
     assert bad.json()["detail"] == "Bad query parameters 'schedule_id'"

@@ -13,7 +13,7 @@ import httpx
 
 from tests.conftest import ADMIN, HTML
 from tests.integration.tasks_helpers import settings
-from tests.integration.test_pages import csrf_of, page_sign_in
+from tests.integration.test_pages import page_sign_in
 from tests.integration.test_tasks_pages import post_form
 from webapp import db
 from webapp.schedules import service
@@ -54,9 +54,8 @@ def schedule_form(**changes: str) -> list[tuple[str, str]]:
     )
 
 
-async def signed_in(client: httpx.AsyncClient) -> str:
+async def signed_in(client: httpx.AsyncClient) -> None:
     await page_sign_in(client)
-    return csrf_of(await client.get("/tasks/schedules", headers=HTML))
 
 
 async def create(client: httpx.AsyncClient, body: dict[str, Any] | None = None) -> int:
@@ -166,10 +165,10 @@ async def test_preview_as_json(client):
 
 
 async def test_the_form_creates_what_the_api_would(client):
-    csrf = await signed_in(client)
+    await signed_in(client)
     new = await client.get("/tasks/schedules/new", headers=HTML)
     assert new.status_code == 200 and 'data-testid="next-runs"' in new.text
-    response = await post_form(client, "/tasks/schedules", csrf, schedule_form())
+    response = await post_form(client, "/tasks/schedules", schedule_form())
     assert response.status_code == 303
     match = re.fullmatch(r"/tasks/schedules/(\d+)", response.headers["location"])
     assert match is not None
@@ -199,7 +198,7 @@ async def test_the_form_creates_what_the_api_would(client):
 
 
 async def test_an_extraction_schedule_from_the_form(client):
-    csrf = await signed_in(client)
+    await signed_in(client)
     form = await client.get("/tasks/schedules/new", params={"task_type": "8"}, headers=HTML)
     assert 'name="task.content.extraction_target"' in form.text
     pairs = [
@@ -214,7 +213,7 @@ async def test_an_extraction_schedule_from_the_form(client):
         ("task.description", ""),
         ("task.result_storage_policy.ttl", ""),
     ]
-    response = await post_form(client, "/tasks/schedules", csrf, pairs)
+    response = await post_form(client, "/tasks/schedules", pairs)
     assert response.status_code == 303, response.text
     (stored,) = (await client.get(URL, headers=ADMIN)).json()
     assert stored["task"]["task_type"] == 8
@@ -223,9 +222,9 @@ async def test_an_extraction_schedule_from_the_form(client):
 
 
 async def test_a_refused_form_comes_back_with_the_reason_and_stores_nothing(client):
-    csrf = await signed_in(client)
+    await signed_in(client)
     bad_cron = await post_form(
-        client, "/tasks/schedules", csrf, schedule_form(trigger__cron="30 2 * *"), htmx=True
+        client, "/tasks/schedules", schedule_form(trigger__cron="30 2 * *"), htmx=True
     )
     assert bad_cron.status_code == 422
     reason = text_of(bad_cron.text, r"schedule-error-trigger\.cron")
@@ -234,7 +233,6 @@ async def test_a_refused_form_comes_back_with_the_reason_and_stores_nothing(clie
     bad_version = await post_form(
         client,
         "/tasks/schedules",
-        csrf,
         schedule_form(task__content__filters__descriptor_version=""),
     )
     assert bad_version.status_code == 422
@@ -242,7 +240,7 @@ async def test_a_refused_form_comes_back_with_the_reason_and_stores_nothing(clie
     message = text_of(bad_version.text, r"gc-error-task\.content\.filters\.descriptor_version")
     assert message.startswith("Enter the descriptor version")
     zone = await post_form(
-        client, "/tasks/schedules", csrf, schedule_form(trigger__cron_timezone="Nowhere/Land")
+        client, "/tasks/schedules", schedule_form(trigger__cron_timezone="Nowhere/Land")
     )
     assert "unknown time zone" in text_of(zone.text, r"schedule-error-trigger\.cron_timezone")
     assert await schedule_count() == 0
@@ -251,7 +249,7 @@ async def test_a_refused_form_comes_back_with_the_reason_and_stores_nothing(clie
 async def test_the_edit_form_shows_the_schedule_and_keeps_its_notification_policy(client):
     policy = {"task_callbacks": [{"type": "telegram", "token": "123:abc", "chat_id": 7}]}
     sid = await create(client, {**BODY, "task": {**GC_TASK, "notification_policy": policy}})
-    csrf = await signed_in(client)
+    await signed_in(client)
     form = await client.get(f"/tasks/schedules/{sid}/edit", headers=HTML)
     assert form.status_code == 200
     assert 'value="5 4 * * *"' in form.text and 'value="Europe/Berlin"' in form.text
@@ -259,7 +257,7 @@ async def test_the_edit_form_shows_the_schedule_and_keeps_its_notification_polic
         r'name="task.content.filters.descriptor_version"[^>]*value="56"', form.text, re.S
     )
     changed = schedule_form(trigger__cron="0 5 * * *", behaviour__create_stopped="true")
-    saved = await post_form(client, f"/tasks/schedules/{sid}/edit", csrf, changed)
+    saved = await post_form(client, f"/tasks/schedules/{sid}/edit", changed)
     assert saved.status_code == 303
     stored = await service.stored_task(sid)
     assert stored["notification_policy"]["task_callbacks"][0]["token"] == "123:abc"
@@ -273,17 +271,17 @@ async def test_the_edit_form_shows_the_schedule_and_keeps_its_notification_polic
 
 async def test_pause_and_start_from_the_page(client):
     sid = await create(client)
-    csrf = await signed_in(client)
-    paused = await post_form(client, f"/tasks/schedules/{sid}/status", csrf, [("action", "pause")])
+    await signed_in(client)
+    paused = await post_form(client, f"/tasks/schedules/{sid}/status", [("action", "pause")])
     assert paused.status_code == 303
     page = await client.get(f"/tasks/schedules/{sid}", headers=HTML)
     assert text_of(page.text, "schedule-status") == "paused"
     assert f"Schedule {sid} paused" in page.text
     assert 'data-testid="start-schedule"' in page.text
-    started = await post_form(client, f"/tasks/schedules/{sid}/status", csrf, [("action", "start")])
+    started = await post_form(client, f"/tasks/schedules/{sid}/status", [("action", "start")])
     assert started.status_code == 303
     assert (await client.get(f"{URL}/{sid}", headers=ADMIN)).json()["status"] == "running"
-    wrong = await post_form(client, f"/tasks/schedules/{sid}/status", csrf, [("action", "stop")])
+    wrong = await post_form(client, f"/tasks/schedules/{sid}/status", [("action", "stop")])
     assert wrong.status_code == 400
 
 
@@ -309,11 +307,11 @@ async def test_run_now_creates_one_task_then_records_the_skip(client):
 
 async def test_run_now_from_the_page(client):
     sid = await create(client)
-    csrf = await signed_in(client)
-    ran = await post_form(client, f"/tasks/schedules/{sid}/run", csrf, [])
+    await signed_in(client)
+    ran = await post_form(client, f"/tasks/schedules/{sid}/run", [])
     assert ran.status_code == 303
     assert re.fullmatch(r"/tasks/\d+", ran.headers["location"])
-    again = await post_form(client, f"/tasks/schedules/{sid}/run", csrf, [])
+    again = await post_form(client, f"/tasks/schedules/{sid}/run", [])
     assert again.headers["location"] == f"/tasks/schedules/{sid}"
     page = await client.get(again.headers["location"], headers=HTML)
     assert "Not run: the previous task" in page.text
@@ -343,12 +341,12 @@ async def test_fires_are_paged_newest_first_and_404_for_no_schedule(client):
 
 async def test_delete_asks_for_the_number_and_keeps_the_tasks(client):
     sid = await create(client, {**BODY, "behaviour": {"start_immediately": True}})
-    csrf = await signed_in(client)
-    wrong = await post_form(client, f"/tasks/schedules/{sid}/delete", csrf, [("_confirm", "1234")])
+    await signed_in(client)
+    wrong = await post_form(client, f"/tasks/schedules/{sid}/delete", [("_confirm", "1234")])
     assert wrong.status_code == 422
     assert f"Type '{sid}' to confirm" in text_of(wrong.text, "delete-schedule-error")
     assert await schedule_count() == 1
-    done = await post_form(client, f"/tasks/schedules/{sid}/delete", csrf, [("_confirm", str(sid))])
+    done = await post_form(client, f"/tasks/schedules/{sid}/delete", [("_confirm", str(sid))])
     assert done.status_code == 303 and done.headers["location"] == "/tasks/schedules"
     assert await schedule_count() == 0
     tasks = (await client.get("/4/tasks", params={"schedule_id": sid}, headers=ADMIN)).json()
@@ -364,12 +362,17 @@ async def test_schedule_pages_need_a_session(client):
         assert response.headers["location"].startswith("/login?next=")
 
 
-async def test_form_posts_need_the_csrf_token(client):
+async def test_form_posts_from_another_site_are_refused(client):
     sid = await create(client)
     await signed_in(client)
     response = await client.post(
         f"/tasks/schedules/{sid}/status",
-        headers={**HTML, "Content-Type": "application/x-www-form-urlencoded"},
+        headers={
+            **HTML,
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Origin": "https://evil.example.com",
+            "Sec-Fetch-Site": "cross-site",
+        },
         content="action=pause",
     )
     assert response.status_code == 403

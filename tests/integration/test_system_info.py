@@ -78,7 +78,7 @@ async def test_version_is_json_for_api_clients(client):
 async def test_version_answers_only_get(client):
     response = await client.post("/version")
     assert response.status_code == 405
-    assert response.json()["error_code"] == 29011
+    assert response.json()["error_code"] == 12021
 
 
 async def test_version_page_shows_service_and_api_version_to_everyone(client):
@@ -120,7 +120,7 @@ async def test_sys_info_needs_an_admin(client):
     await create_account(client, "viewer@example.com", "secret", "user")
     response = await client.get(SYS_INFO, headers=basic("viewer@example.com", "secret"))
     assert response.status_code == 403
-    assert response.json()["error_code"] == 29002
+    assert response.json()["error_code"] == 12033
 
 
 async def test_sys_info_has_the_reference_fields(client, stats):
@@ -277,7 +277,7 @@ async def test_routes_are_counted_per_template_and_month_with_status_and_error_c
     assert accounts["errors"] == [{"count": 1, "error_code": "12012"}]
     # Paths no route has share one label.
     unmatched = item_of(body, "GET:<unmatched>")
-    assert unmatched["errors"] == [{"count": 2, "error_code": "29010"}]
+    assert unmatched["errors"] == [{"count": 2, "error_code": "12013"}]
     # Kept in PostgreSQL, per month.
     rows = await db.fetch(
         "SELECT month, count FROM route_stat WHERE route = 'GET:/version' AND status_code = 200"
@@ -323,7 +323,7 @@ async def test_months_are_counted_apart(client):
 async def test_unknown_methods_share_one_label(client):
     counter = RouteStats()
     for method in ("FOO", "BAR", "GET"):
-        counter.observe(method, "<unmatched>", 404, 29010, 0.001)
+        counter.observe(method, "<unmatched>", 404, 12013, 0.001)
     await counter.flush()
     rows = await db.fetch("SELECT route, count FROM route_stat ORDER BY route")
     assert [(row["route"], row["count"]) for row in rows] == [

@@ -22,7 +22,7 @@ from tests.integration.tasks_helpers import (
 )
 from tests.integration.test_pages import page_sign_in
 from tests.integration.test_tasks_extract import add_sample, grey_png
-from tests.integration.test_tasks_pages import post_form, signed_in_csrf
+from tests.integration.test_tasks_pages import post_form, signed_in
 from webapp import db
 from webapp.extraction.samples import face_photos
 from webapp.tasks.worker import Worker
@@ -105,14 +105,13 @@ async def test_only_faces_that_have_a_sample_filter(client):
 
 async def test_the_form_offers_the_sample_filter(client):
     account = await make_account()
-    csrf = await signed_in_csrf(client)
+    await signed_in(client)
     page = (await client.get("/tasks", headers=HTML)).text
     assert 'name="content.filters.has_sample"' in page
     assert 'name="content.options.max_failures"' in page
     response = await post_form(
         client,
         "/tasks/additional_extract",
-        csrf,
         [
             ("content.extraction_target", "face_descriptor"),
             ("content.filters.objects_type", "faces"),

@@ -16,7 +16,7 @@ from tests.integration.tasks_helpers import (
     settings,
     task,
 )
-from tests.integration.test_tasks_pages import gc_form, post_form, signed_in_csrf, task_count
+from tests.integration.test_tasks_pages import gc_form, post_form, signed_in, task_count
 from webapp import db
 
 
@@ -31,7 +31,6 @@ def hidden_fields(html: str, form_testid: str) -> list[tuple[str, str]]:
         for name, value in re.findall(
             r'<input type="hidden" name="([^"]+)" value="([^"]*)">', match.group(0)
         )
-        if name != "_csrf_token"
     ]
 
 
@@ -40,10 +39,10 @@ async def test_a_descriptor_gc_from_the_form_states_what_goes_and_runs_once_conf
     await make_faces(account, 7, versions=(56, 59))
     other = await make_account()
     await make_faces(other, 5, versions=(56,))
-    csrf = await signed_in_csrf(client)
+    await signed_in(client)
 
     asked = await post_form(
-        client, "/tasks/gc", csrf, gc_form({"content.filters.descriptor_version": "56"})
+        client, "/tasks/gc", gc_form({"content.filters.descriptor_version": "56"})
     )
     assert asked.status_code == 200
     text = re.sub(r"\s+", " ", asked.text)
@@ -53,11 +52,11 @@ async def test_a_descriptor_gc_from_the_form_states_what_goes_and_runs_once_conf
 
     # Back: the form again, with what was typed.
     fields = hidden_fields(asked.text, "gc-confirm")
-    back = await post_form(client, "/tasks/gc", csrf, [*fields, ("_back", "1")], htmx=True)
+    back = await post_form(client, "/tasks/gc", [*fields, ("_back", "1")], htmx=True)
     assert back.status_code == 200 and 'data-testid="gc-form"' in back.text
     assert 'value="56"' in back.text and await task_count() == 0
 
-    confirmed = await post_form(client, "/tasks/gc", csrf, fields)
+    confirmed = await post_form(client, "/tasks/gc", fields)
     assert confirmed.status_code == 303, confirmed.text
     task_id = int(confirmed.headers["location"].rsplit("/", 1)[1])
     created = await task(client, task_id)
@@ -71,23 +70,23 @@ async def test_a_descriptor_gc_from_the_form_states_what_goes_and_runs_once_conf
 async def test_an_unfiltered_faces_gc_asks_but_one_account_does_not(client):
     account = await make_account()
     await make_faces(account, 3)
-    csrf = await signed_in_csrf(client)
+    await signed_in(client)
     every = gc_form({"content.target": "faces"})
-    asked = await post_form(client, "/tasks/gc", csrf, every, htmx=True)
+    asked = await post_form(client, "/tasks/gc", every, htmx=True)
     assert asked.status_code == 200 and 'data-testid="gc-confirm"' in asked.text
     assert "faces" in asked.text and await task_count() == 0
 
     one = gc_form({"content.target": "faces", "content.filters.account_id": str(account)})
-    response = await post_form(client, "/tasks/gc", csrf, one, htmx=True)
+    response = await post_form(client, "/tasks/gc", one, htmx=True)
     assert response.status_code == 201 and await task_count() == 1
 
 
 async def test_a_preview_is_not_asked_and_its_page_offers_run_this(client):
     account = await make_account()
     await make_faces(account, 4, versions=(56,))
-    csrf = await signed_in_csrf(client)
+    await signed_in(client)
     preview = gc_form({"content.filters.descriptor_version": "56", "content.dry_run": "true"})
-    response = await post_form(client, "/tasks/gc", csrf, preview)
+    response = await post_form(client, "/tasks/gc", preview)
     assert response.status_code == 303  # a preview removes nothing: no question
     preview_id = int(response.headers["location"].rsplit("/", 1)[1])
     await run_until_idle(settings())
@@ -99,7 +98,7 @@ async def test_a_preview_is_not_asked_and_its_page_offers_run_this(client):
     fields = hidden_fields(page.text, "run-this-form")
     assert ("content.dry_run", "false") in fields
 
-    ran = await post_form(client, "/tasks/gc", csrf, fields)
+    ran = await post_form(client, "/tasks/gc", fields)
     assert ran.status_code == 303, ran.text
     run_id = int(ran.headers["location"].rsplit("/", 1)[1])
     original, copy = await task(client, preview_id), await task(client, run_id)

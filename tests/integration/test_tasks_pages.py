@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from tests.conftest import ADMIN, HTML
+from tests.conftest import ADMIN, HTML, PAGE_POST
 from tests.integration.tasks_helpers import (
     create_gc,
     make_account,
@@ -20,7 +20,7 @@ from tests.integration.tasks_helpers import (
     settings,
     task,
 )
-from tests.integration.test_pages import csrf_of, page_sign_in
+from tests.integration.test_pages import page_sign_in
 from webapp import db
 
 GC_V56 = {"target": "face_descriptors", "filters": {"descriptor_version": 56}}
@@ -50,9 +50,8 @@ def gc_form(values: dict[str, str]) -> list[tuple[str, str]]:
     return pairs + list(filled.items())
 
 
-async def signed_in_csrf(client: httpx.AsyncClient) -> str:
+async def signed_in(client: httpx.AsyncClient) -> None:
     await page_sign_in(client)
-    return csrf_of(await client.get("/tasks", headers=HTML))
 
 
 async def task_count() -> int:
@@ -64,15 +63,15 @@ async def task_count() -> int:
 async def post_form(
     client: httpx.AsyncClient,
     path: str,
-    csrf: str,
     pairs: list[tuple[str, str]],
     htmx: bool = False,
 ) -> httpx.Response:
-    headers = {**HTML, "HX-Request": "true", "X-CSRF-Token": csrf} if htmx else HTML
+    """A form of the pages posted as a browser posts it (htmx or a plain form)."""
+    headers = {**PAGE_POST, "HX-Request": "true"} if htmx else PAGE_POST
     return await client.post(
         path,
         headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
-        content=urlencode([("_csrf_token", csrf), *pairs]),
+        content=urlencode(pairs),
     )
 
 
@@ -84,7 +83,7 @@ def comparable(body: dict[str, Any]) -> dict[str, Any]:
 
 
 async def test_the_gc_form_creates_the_task_the_json_api_creates(client):
-    csrf = await signed_in_csrf(client)
+    await signed_in(client)
     account_id = str(uuid.uuid4())
     list_id = str(uuid.uuid4())
     form = gc_form(
@@ -98,7 +97,7 @@ async def test_the_gc_form_creates_the_task_the_json_api_creates(client):
         }
     )
     form.append(("content.dry_run", "true"))  # the "Preview (dry run)" button
-    response = await post_form(client, "/tasks/gc", csrf, form)
+    response = await post_form(client, "/tasks/gc", form)
     assert response.status_code == 303, response.text
     match = re.fullmatch(r"/tasks/([0-9]+)", response.headers["location"])
     assert match, response.headers["location"]
@@ -134,14 +133,14 @@ async def test_the_gc_form_creates_the_task_the_json_api_creates(client):
 
 
 async def test_unchecked_store_results_and_no_dry_run(client):
-    csrf = await signed_in_csrf(client)
+    await signed_in(client)
     form = [
         (name, value)
         for name, value in gc_form({"content.filters.descriptor_version": "56"})
         if (name, value) != ("content.store_results", "true")  # the box left unchecked
     ]
     form.append(("_confirm_across_accounts", "1"))  # see test_tasks_gc_confirm.py
-    response = await post_form(client, "/tasks/gc", csrf, form)
+    response = await post_form(client, "/tasks/gc", form)
     assert response.status_code == 303, response.text
     created = await task(client, int(response.headers["location"].rsplit("/", 1)[1]))
     assert created["content"] == {**GC_V56, "store_results": False}
@@ -149,15 +148,15 @@ async def test_unchecked_store_results_and_no_dry_run(client):
 
 
 async def test_an_htmx_form_post_is_told_where_to_go(client):
-    csrf = await signed_in_csrf(client)
+    await signed_in(client)
     form = gc_form({"content.filters.descriptor_version": "56", "_confirm_across_accounts": "1"})
-    response = await post_form(client, "/tasks/gc", csrf, form, htmx=True)
+    response = await post_form(client, "/tasks/gc", form, htmx=True)
     assert response.status_code == 201  # htmx follows HX-Redirect whatever the 2xx
     assert re.fullmatch(r"/tasks/[0-9]+", response.headers["hx-redirect"])
 
 
 async def test_the_extraction_form_creates_the_task_the_json_api_creates(client):
-    csrf = await signed_in_csrf(client)
+    await signed_in(client)
     account_id = str(uuid.uuid4())
     form = [
         ("content.filters.objects_type", "faces"),
@@ -170,7 +169,7 @@ async def test_the_extraction_form_creates_the_task_the_json_api_creates(client)
         ("description", "attributes for one account"),
         ("result_storage_policy.ttl", "30"),
     ]
-    response = await post_form(client, "/tasks/additional_extract", csrf, form)
+    response = await post_form(client, "/tasks/additional_extract", form)
     assert response.status_code == 303, response.text
     from_form = await task(client, int(response.headers["location"].rsplit("/", 1)[1]))
     api = await client.post(
@@ -192,9 +191,9 @@ async def test_the_extraction_form_creates_the_task_the_json_api_creates(client)
 
 
 async def test_a_gc_form_in_error_comes_back_whole_with_the_reason_inline(client):
-    csrf = await signed_in_csrf(client)
+    await signed_in(client)
     form = gc_form({"description": "keep this text"})  # face_descriptors without a version
-    response = await post_form(client, "/tasks/gc", csrf, form)
+    response = await post_form(client, "/tasks/gc", form)
     assert response.status_code == 422
     # A whole page (a plain form post, no JavaScript): the top bar, the table, both forms.
     assert 'aria-label="Main"' in response.text and 'data-testid="tasks-table"' in response.text
@@ -209,9 +208,9 @@ async def test_a_gc_form_in_error_comes_back_whole_with_the_reason_inline(client
 
 
 async def test_a_gc_form_in_error_over_htmx_is_the_form_alone(client):
-    csrf = await signed_in_csrf(client)
+    await signed_in(client)
     form = gc_form({"content.filters.descriptor_version": "56", "content.target": "faces"})
-    response = await post_form(client, "/tasks/gc", csrf, form, htmx=True)
+    response = await post_form(client, "/tasks/gc", form, htmx=True)
     assert response.status_code == 422
     assert response.text.lstrip().startswith('<form id="gc-form"')
     # A filter the chosen target does not take is marked where it was typed.
@@ -224,7 +223,7 @@ async def test_a_gc_form_in_error_over_htmx_is_the_form_alone(client):
 
 
 async def test_bad_values_are_named_by_field(client):
-    csrf = await signed_in_csrf(client)
+    await signed_in(client)
     cases = [
         (
             gc_form({"content.target": "faces", "content.filters.account_id": "not-an-id"}),
@@ -243,7 +242,7 @@ async def test_bad_values_are_named_by_field(client):
         ),
     ]
     for form, field, words in cases:
-        response = await post_form(client, "/tasks/gc", csrf, form, htmx=True)
+        response = await post_form(client, "/tasks/gc", form, htmx=True)
         assert response.status_code == 422, field
         error = re.search(
             rf'data-testid="gc-error-{re.escape(field)}"[^>]*>([^<]*)<', response.text
@@ -265,10 +264,12 @@ async def test_the_json_api_still_answers_json_errors(client):
     assert response.headers["location"] == f"/4/tasks/{response.json()['task_id']}"
 
 
-async def test_a_form_without_its_csrf_token_creates_nothing(client):
-    await signed_in_csrf(client)
+async def test_a_form_posted_from_another_site_creates_nothing(client):
+    await signed_in(client)
     response = await client.post(
-        "/tasks/gc", headers=HTML, data={"content.target": "face_descriptors"}
+        "/tasks/gc",
+        headers={**HTML, "Origin": "http://127.0.0.1:8000", "Sec-Fetch-Site": "same-site"},
+        data={"content.target": "face_attributes"},
     )
     assert response.status_code == 403
     assert await task_count() == 0
@@ -350,31 +351,31 @@ async def test_bad_filters_are_shown_on_the_page(client):
 
 
 async def test_cancel_form_and_a_task_that_already_ended(client):
-    csrf = await signed_in_csrf(client)
+    await signed_in(client)
     task_id = await create_gc(client, GC_V56)
-    response = await post_form(client, f"/tasks/{task_id}/cancel", csrf, [])
+    response = await post_form(client, f"/tasks/{task_id}/cancel", [])
     assert response.status_code == 303 and response.headers["location"] == f"/tasks/{task_id}"
     assert (await task(client, task_id))["task_status"] == 2
     shown = await client.get(f"/tasks/{task_id}", headers=HTML)
     assert f"Task {task_id} cancelled" in shown.text
     assert re.search(r'data-testid="task-status">cancelled<', shown.text)
 
-    again = await post_form(client, f"/tasks/{task_id}/cancel", csrf, [])
+    again = await post_form(client, f"/tasks/{task_id}/cancel", [])
     assert again.status_code == 303
     shown = await client.get(f"/tasks/{task_id}", headers=HTML)
     assert f"Task {task_id} had already ended (cancelled)" in shown.text
 
 
 async def test_delete_needs_the_task_number_typed(client):
-    csrf = await signed_in_csrf(client)
+    await signed_in(client)
     task_id = await create_gc(client, GC_V56)
-    wrong = await post_form(client, f"/tasks/{task_id}/delete", csrf, [("_confirm", "nope")])
+    wrong = await post_form(client, f"/tasks/{task_id}/delete", [("_confirm", "nope")])
     assert wrong.status_code == 422
     error = re.search(r'data-testid="delete-task-error"[^>]*>([^<]*)<', wrong.text)
     assert error and error.group(1) == f"Type &#39;{task_id}&#39; to confirm", wrong.text
     assert 'data-testid="task-progress"' in wrong.text  # the task page again
     assert (await task(client, task_id))["task_id"] == task_id
-    right = await post_form(client, f"/tasks/{task_id}/delete", csrf, [("_confirm", str(task_id))])
+    right = await post_form(client, f"/tasks/{task_id}/delete", [("_confirm", str(task_id))])
     assert right.status_code == 303 and right.headers["location"] == "/tasks"
     assert (await client.get(f"/4/tasks/{task_id}", headers=ADMIN)).status_code == 404
     listed = await client.get("/tasks", headers=HTML)
@@ -424,7 +425,7 @@ def textarea(page: httpx.Response) -> str:
 
 
 async def test_the_policy_editor_round_trip(client):
-    csrf = await signed_in_csrf(client)
+    await signed_in(client)
     task_id = await create_gc(client, GC_V56, notification_policy=POLICY)
     path = f"/tasks/{task_id}/notification_policy"
 
@@ -437,13 +438,13 @@ async def test_the_policy_editor_round_trip(client):
     assert "http://127.0.0.1:9/hook" in page.text
 
     # Not JSON: the text comes back as typed, with where it went wrong.
-    bad = await post_form(client, path, csrf, [("policy", '{"enable": 0,')])
+    bad = await post_form(client, path, [("policy", '{"enable": 0,')])
     assert bad.status_code == 422
     assert "not valid JSON" in bad.text and "line 1" in bad.text
     assert textarea(bad) == '{"enable": 0,'
     # JSON, but not a policy: the path of the mistake.
     wrong = {**shown, "task_callbacks": [{**shown["task_callbacks"][0], "url": "ftp://x"}]}
-    bad = await post_form(client, path, csrf, [("policy", json.dumps(wrong))], htmx=True)
+    bad = await post_form(client, path, [("policy", json.dumps(wrong))], htmx=True)
     assert bad.status_code == 422 and bad.text.lstrip().startswith('<form id="policy-form"')
     assert "task_callbacks.0.url: must be an http" in bad.text
     assert (await stored_policy(task_id))["enable"] == 1
@@ -451,7 +452,7 @@ async def test_the_policy_editor_round_trip(client):
     # The masked values sent back keep the stored secrets.
     shown["enable"] = 0
     shown["task_callbacks"][0]["params"]["timeout"] = 5
-    saved = await post_form(client, path, csrf, [("policy", json.dumps(shown))])
+    saved = await post_form(client, path, [("policy", json.dumps(shown))])
     assert saved.status_code == 303 and saved.headers["location"] == path
     stored = await stored_policy(task_id)
     assert stored["enable"] == 0
@@ -472,12 +473,12 @@ async def test_the_policy_editor_round_trip(client):
 
 
 async def test_a_masked_secret_for_a_new_host_is_refused_inline(client):
-    csrf = await signed_in_csrf(client)
+    await signed_in(client)
     task_id = await create_gc(client, GC_V56, notification_policy=POLICY)
     path = f"/tasks/{task_id}/notification_policy"
     shown = json.loads(textarea(await client.get(path, headers=HTML)))
     shown["task_callbacks"][0]["url"] = "http://elsewhere.example/hook"
-    response = await post_form(client, path, csrf, [("policy", json.dumps(shown))])
+    response = await post_form(client, path, [("policy", json.dumps(shown))])
     assert response.status_code == 422
     assert "task_callbacks.0.authorization.password" in response.text
     stored = await stored_policy(task_id)

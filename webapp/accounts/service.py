@@ -51,7 +51,10 @@ FRIENDLY_FIELD_HINTS = {
 
 PASSWORD_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "properties": {"password": {"type": "string", "minLength": 1, "maxLength": 128}},
+    # The reference's own pattern: no line break (`.` does not match one).
+    "properties": {
+        "password": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^.{1,128}$"}
+    },
     "required": ["password"],
     "additionalProperties": False,
 }

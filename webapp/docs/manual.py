@@ -73,7 +73,9 @@ class Manual:
             files = list(self.directory.glob("*.md"))
         except OSError:
             return []
-        return sorted(path.stem for path in files if PAGE_NAME.match(path.stem) and path.is_file())
+        return sorted(
+            path.stem for path in files if PAGE_NAME.fullmatch(path.stem) and path.is_file()
+        )
 
     def page(self, name: str) -> Page | None:
         """The rendered page, or None when docs/ has no such file."""
@@ -155,7 +157,7 @@ def _rewrite_links(inline: Token, pages: set[str], links: list[tuple[str, str]])
         if child.type != "link_open":
             continue
         href = str(child.attrGet("href") or "")
-        match = _MD_LINK.match(href)
+        match = _MD_LINK.fullmatch(href)
         if not match or match.group(1) not in pages:
             continue
         target = match.group(1)

@@ -35,8 +35,9 @@ from webapp import __version__
 from webapp.accounts.sessions import COOKIE_NAME
 from webapp.docs.registry import REGISTRY, Operation, handler_key
 from webapp.docs.schemas import COMPONENTS, ref
-from webapp.web.auth import SAFE_METHODS, admin_guard
+from webapp.web.auth import admin_guard
 from webapp.web.errors import BY_NAME, ErrorKind
+from webapp.web.origin import SAFE_METHODS
 
 JsonSchema = dict[str, Any]
 
@@ -45,8 +46,8 @@ DOCUMENTED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 """HEAD and OPTIONS are the framework's, answered the same for every route."""
 
 AUTH_ERRORS = ("NO_AUTH_HEADERS", "WRONG_CREDENTIALS", "SESSION_INVALID", "NOT_ADMIN")
-BODY_ERRORS = ("NO_JSON", "JSON_VALIDATION", "BODY_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "BAD_FORM")
-EVERY_ROUTE_ERRORS = ("BAD_REQUEST_ID", "BAD_HTTP_REQUEST", "INTERNAL")
+BODY_ERRORS = ("NO_JSON", "JSON_VALIDATION", "BODY_TOO_LARGE", "BAD_FORM")
+EVERY_ROUTE_ERRORS = ("BAD_REQUEST_ID", "BAD_HTTP_REQUEST", "INTERNAL", "DATABASE_UNAVAILABLE")
 
 HTML: JsonSchema = {"type": "string", "description": "an HTML page"}
 
@@ -178,8 +179,9 @@ def build(app: Litestar) -> JsonSchema:
                     "type": "apiKey",
                     "in": "cookie",
                     "name": COOKIE_NAME,
-                    "description": "set by POST /{api}/login or the sign-in page; changes "
-                    "made with it need the X-CSRF-Token header",
+                    "description": "set by POST /{api}/login or the sign-in page; alone it "
+                    "authenticates every route. A browser's change from another site is "
+                    "refused (Sec-Fetch-Site, Origin: error 29200)",
                 },
             },
             "headers": {"Luna-Request-Id": _request_id_header()},
@@ -309,8 +311,8 @@ def _operation(
     if item.guarded:
         kinds += AUTH_ERRORS
         kinds.append("LOGIN_THROTTLED")
-        if item.method not in SAFE_METHODS:
-            kinds.append("CSRF_FAILED")
+    if item.method not in SAFE_METHODS and admin_guard in item.handler.resolve_guards():
+        kinds.append("CROSS_SITE_REFUSED")
     if item.route.path_parameters or op.query:
         kinds.append("BAD_QUERY_PARAM")
     if any(param.required for param in op.query):
@@ -413,9 +415,9 @@ def _error_response(status: int, kinds: list[ErrorKind]) -> dict[str, Any]:
             "required": False,
             "schema": {"type": "string"},
         }
-    if status == 429:
+    if status in (429, 503):
         headers["Retry-After"] = {
-            "description": "seconds until sign-in is allowed again",
+            "description": "seconds to wait before trying again",
             "required": False,
             "schema": {"type": "string"},
         }

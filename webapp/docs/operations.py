@@ -133,10 +133,7 @@ ERROR_FILTERS = (
 # ------------------------------------------------------------------ answers
 
 LOCATION = (("Location", "the address of what was created"),)
-SESSION_COOKIE = (
-    ("Set-Cookie", "the session cookie luna_admin_session"),
-    ("X-CSRF-Token", "the token that cookie-authenticated changes must send"),
-)
+SESSION_COOKIE = (("Set-Cookie", "the session cookie luna_admin_session"),)
 
 
 def ok(schema: str, description: str = "OK") -> Reply:
@@ -314,8 +311,10 @@ declare(
     Operation(
         summary="set authorization cookie",
         tag="login",
-        description="Basic credentials of an admin account in, a new session cookie out. "
-        "A session the request already had is ended.",
+        description="Basic credentials of an admin account in, a new session cookie out "
+        "(no body). A session the request already had is ended. The cookie alone then "
+        "authenticates every route, changes included; a browser's request from another "
+        "site is refused (403, 29200).",
         security=("basic",),
         replies=(Reply(201, "signed in", headers=SESSION_COOKIE),),
         errors=("NO_AUTH_HEADERS", "WRONG_CREDENTIALS", "NOT_ADMIN", "LOGIN_THROTTLED"),

@@ -162,9 +162,13 @@ COLUMNS = (
 
 
 def schedule_json(row: Any) -> dict[str, Any]:
+    """A schedule as every answer shows it. Its task carries both policies, at their
+    defaults when none was given, exactly as the tasks it creates do; filled in here,
+    on reading, so that schedules stored without them show them too (the stored task
+    keeps "none given", which an edit on the page relies on)."""
     task = _json(row["task"])
-    if "notification_policy" in task:
-        task["notification_policy"] = mask(task["notification_policy"])
+    task["notification_policy"] = mask(normalise(task.get("notification_policy")))
+    task["result_storage_policy"] = tasks.result_storage_policy(task.get("result_storage_policy"))
     return {
         "schedule_id": row["schedule_id"],
         "task_ids": list(row["task_ids"]),

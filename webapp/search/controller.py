@@ -21,7 +21,7 @@ AnyRequest = Request[Any, Any, Any]
 async def search(q: str) -> dict[str, Any] | None:
     """`{"data", "type"}` for the first thing `q` names, or None."""
     q = q.strip()
-    if UUID_RE.match(q.lower()):
+    if UUID_RE.fullmatch(q.lower()):
         uid = parse_uuid(q.lower(), "q")
         try:
             return {"data": await accounts.get_account(uid), "type": "account"}

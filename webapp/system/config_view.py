@@ -1,15 +1,23 @@
 """The effective settings as `GET /config` shows them: by environment variable,
 grouped, secrets masked.
 
-Masked (`********`) by the service's one redaction policy (webapp/redaction.py):
-every setting whose name says it is a secret (SECRET_KEY, a *_TOKEN, a
-*_PASSWORD), the password inside any URL
-(`postgresql://luna:********@db:5432/luna_admin`), secret query parameters
-(`?password=`, `?sslpassword=`, `?token=`) and secret libpq keywords
-(`host=db password=...`). Booleans are 0/1, as the reference shows them.
+`/config` answers without credentials (as the reference shows it), so everything
+that could be a secret is masked (`********`) by the service's one redaction
+policy (webapp/redaction.py):
 
-Built from the Settings dataclass itself, so a setting added later appears
-(under OTHER until it is given a group here) rather than silently missing.
+- a setting whose name means a secret (password, token, key, secret,
+  credential, auth...), whatever its value;
+- in any value, every URL's password (`postgresql://luna:********@db/luna`),
+  every query parameter whose name means a secret (`?sslpassword=`,
+  `?access_token=`, `?api_key=`), and a Telegram bot token in a path
+  (`/bot********/`);
+- in any value, libpq `key=value` pairs whose key means a secret
+  (`host=db password=******** sslpassword=********`);
+- the same inside lists (a setting holding several values).
+
+Booleans are 0/1, as the reference shows them. Built from the Settings
+dataclass itself, so a setting added later appears (under OTHER until it is
+given a group here) rather than silently missing, and is masked by the same rule.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from webapp.redaction import MASK, is_secret_name, redact_url
+from webapp.redaction import MASK, is_secret_name, redact_text
 from webapp.settings import Settings
 
 # field name -> (group, environment variable). Order is the order shown.
@@ -37,6 +45,7 @@ LAYOUT: dict[str, tuple[str, str]] = {
     "session_lifetime": ("SECURITY", "SESSION_LIFETIME"),
     "session_idle_timeout": ("SECURITY", "SESSION_IDLE_TIMEOUT"),
     "cookie_secure": ("SECURITY", "COOKIE_SECURE"),
+    "public_origins": ("SECURITY", "PUBLIC_ORIGINS"),
     "login_max_failures": ("SECURITY", "LOGIN_MAX_FAILURES"),
     "login_failure_window": ("SECURITY", "LOGIN_FAILURE_WINDOW"),
     "credential_cache_ttl": ("SECURITY", "CREDENTIAL_CACHE_TTL"),
@@ -63,10 +72,12 @@ def shown_value(name: str, value: Any) -> Any:
         return int(value)
     if isinstance(value, Path):
         value = str(value)
+    if isinstance(value, list | tuple):
+        return [shown_value(name, item) for item in value]
     if isinstance(value, str):
         if value and is_secret_name(name):
             return MASK
-        return redact_url(value)
+        return redact_text(value)
     return value
 
 

@@ -20,7 +20,7 @@ from webapp.settings import Settings
 from webapp.system import settings_service, traffic, versions
 from webapp.system.settings_catalog import BY_NAME
 from webapp.system.sys_info import sys_info
-from webapp.web.auth import csrf_token_for, optional_principal
+from webapp.web.auth import show_signed_in_admin
 from webapp.web.body import form_field, read_body
 from webapp.web.errors import LunaError
 from webapp.web.negotiation import VARY, Mode, redirect, render, respond, response_mode
@@ -121,15 +121,8 @@ async def version_page(request: AnyRequest, body: dict[str, Any]) -> Response[An
     API versions (what the JSON says); the component versions (Python, the
     libraries, PostgreSQL) are shown to a signed-in admin only, since they tell
     an attacker which known flaws to try."""
-    who = await optional_principal(request)
     components = None
-    if who is not None and who.is_admin:
-        # Signed in: the page gets the navigation and the sign-out form of base.html.
-        request.scope["user"] = who
-        if who.session_token:
-            request.scope["luna.csrf"] = csrf_token_for(  # type: ignore[typeddict-unknown-key]
-                _settings(request).secret_key, who.session_token
-            )
+    if await show_signed_in_admin(request) is not None:
         components = await versions.component_versions()
     page = render(
         request,

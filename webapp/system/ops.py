@@ -1,8 +1,9 @@
 """Routes 46-50: configuration, health, plugins and metrics (docs/monitoring.md).
 
-`/healthcheck`, `/{api}/healthcheck` and `/metrics` are public (monitoring
-systems and load balancers carry no credentials); `/config` and `/plugins`
-need an admin and sit on the guarded pages router.
+All five are public, as the reference shows them: monitoring systems and load
+balancers carry no credentials, and the reference lists no Authorization header
+for `/config` and `/plugins`. `/config` therefore masks every secret it could
+show (webapp/system/config_view.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from litestar import Request, Response, get
 
 from webapp.system import config_view, health, metrics, plugins
+from webapp.web.auth import show_signed_in_admin
 from webapp.web.errors import BY_NAME, LunaError
 from webapp.web.negotiation import Mode, render, respond, response_mode
 from webapp.web.params import Query
@@ -23,7 +25,7 @@ CONFIG_TYPES = ["application/json", "text/plain", "text/html"]
 UNHEALTHY_CODE = BY_NAME["SERVICE_UNHEALTHY"].code
 
 
-@get("/config", name="ops_config")
+@get("/config", opt={"public": True}, name="ops_config")
 async def service_config(request: AnyRequest) -> Response[Any]:
     """Route 46: the effective settings, secrets masked. JSON (the default) or
     text/plain `NAME = value` lines; a browser gets a page; any other Accept is 415."""
@@ -43,14 +45,17 @@ async def service_config(request: AnyRequest) -> Response[Any]:
             content=config_view.as_text(groups), media_type="text/plain", headers=headers
         )
     if chosen == "text/html":
+        await show_signed_in_admin(request)
         return render(request, "pages/ops/config.html", {"data": groups}, headers=headers)
     return Response(content=groups, headers=headers)
 
 
-@get("/plugins", name="ops_plugins")
+@get("/plugins", opt={"public": True}, name="ops_plugins")
 async def plugin_list(request: AnyRequest) -> Response[Any]:
     """Route 49: `{"plugins": [{"name", "running"}]}` from the plugin registry."""
     data = {"plugins": plugins.listing(request.app.state.settings)}
+    if response_mode(request) is not Mode.JSON:
+        await show_signed_in_admin(request)
     return respond(
         request,
         data,
@@ -88,7 +93,4 @@ async def metrics_handler(request: AnyRequest) -> Response[bytes]:
 
 
 def public_handlers(api_prefix: str) -> list[Any]:
-    return [health_handler(api_prefix), metrics_handler]
-
-
-ADMIN_HANDLERS = [service_config, plugin_list]
+    return [health_handler(api_prefix), metrics_handler, service_config, plugin_list]

@@ -21,7 +21,7 @@ from webapp.system.settings_catalog import LICENSE_FIELDS
 
 SIGNATURE_CONTEXT = b"luna-admin luna_sys_info signature"
 """Derives the signing key from SECRET_KEY, so the signature key is used for
-nothing else (SECRET_KEY also signs CSRF tokens)."""
+nothing else (SECRET_KEY also keys the credential cache)."""
 
 
 async def descriptor_info() -> list[dict[str, int]]:

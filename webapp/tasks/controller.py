@@ -206,7 +206,8 @@ def _check_backend(work: Any, content: dict[str, Any]) -> None:
             reason=f"The extraction backend '{backend.name}' cannot extract '{target}'; "
             f"it extracts: {', '.join(sorted(backend.targets))}",
         )
-    wanted = (content.get("options") or {}).get("descriptor_version")
+    # 0 or none: the backend's own version.
+    wanted = (content.get("options") or {}).get("descriptor_version") or None
     if target == "face_descriptor" and wanted not in (None, backend.descriptor_version):
         raise LunaError(
             "TARGET_NOT_SUPPORTED",

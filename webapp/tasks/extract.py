@@ -27,6 +27,7 @@ from webapp.tasks.work import (
     range_clause,
     uuid_ranges,
 )
+from webapp.web.params import UUID_RE
 
 LOOK_AHEAD = 32
 """Faces looked at per batch, in batches: how far one batch reaches past faces
@@ -63,12 +64,18 @@ class ExtractWork(Work):
 
     def where(self) -> Filters:
         f, where = self.content["filters"], Filters()
-        if f.get("account_id"):
-            where.add("f.account_id = {}::uuid", f["account_id"])
-        if f.get("face_id__gte"):
-            where.add("f.face_id >= {}::uuid", f["face_id__gte"])
-        if f.get("face_id__lt"):
-            where.add("f.face_id < {}::uuid", f["face_id__lt"])
+        for name, clause in (
+            ("account_id", "f.account_id = {}::uuid"),
+            ("face_id__gte", "f.face_id >= {}::uuid"),
+            ("face_id__lt", "f.face_id < {}::uuid"),
+        ):
+            value = f.get(name)
+            if not value:
+                continue
+            if UUID_RE.fullmatch(str(value).lower()):
+                where.add(clause, str(value).lower())
+            else:
+                where.add("false")  # text that is no id (the reference's "string") matches nothing
         if f.get("has_sample"):
             where.add("EXISTS (SELECT 1 FROM sample p WHERE p.face_id = f.face_id)")
         if self.missing_only and self.target == "face_descriptor":

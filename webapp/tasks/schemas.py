@@ -10,9 +10,15 @@ from webapp.tasks.states import RESULT_TTL_DAYS
 UUID = {"type": "string", "format": "uuid"}
 TIME = {"type": "string", "format": "date-time"}
 
+ID_TEXT = {"type": "string", "minLength": 1, "maxLength": 128}
+"""An id filter of additional extraction. The reference's own example sends
+"string" there, so any text is accepted; one that is not an id matches nothing."""
+
 GC_TARGETS: dict[str, dict[str, Any]] = {
     "face_descriptors": {
-        "properties": {"descriptor_version": {"type": "integer", "minimum": 1, "maximum": 1000}},
+        # 0, as in the reference's examples, names no neural network (LUNA's versions
+        # start at 54): the task removes nothing. Never "the current version".
+        "properties": {"descriptor_version": {"type": "integer", "minimum": 0, "maximum": 1000}},
         "required": ["descriptor_version"],
     },
     "faces": {
@@ -105,9 +111,9 @@ def additional_extract_schema() -> dict[str, Any]:
                 "type": "object",
                 "properties": {
                     "objects_type": {"enum": ["faces"]},
-                    "account_id": UUID,
-                    "face_id__lt": UUID,
-                    "face_id__gte": UUID,
+                    "account_id": ID_TEXT,
+                    "face_id__lt": ID_TEXT,
+                    "face_id__gte": ID_TEXT,
                     "has_sample": {
                         "type": "boolean",
                         "description": "Extension: true leaves out the faces that have no "
@@ -122,7 +128,8 @@ def additional_extract_schema() -> dict[str, Any]:
                 "type": "object",
                 "properties": {
                     "missing": {"type": "boolean"},
-                    "descriptor_version": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    # 0 (or none): the version the extraction backend writes.
+                    "descriptor_version": {"type": "integer", "minimum": 0, "maximum": 1000},
                     "max_failures": {
                         "type": ["integer", "null"],
                         "minimum": 1,

@@ -17,7 +17,7 @@ from webapp.tasks.states import CANCELLABLE, Status, TaskType
 from webapp.tasks.wakeup import announce
 from webapp.tasks.work import Counts, Filters, Work
 from webapp.web.errors import LunaError
-from webapp.web.params import Page
+from webapp.web.params import UUID_RE, Page
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,11 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+def result_storage_policy(given: dict[str, Any] | None) -> dict[str, Any]:
+    """A result storage policy with its default (`ttl` null: kept forever) filled in."""
+    return {"ttl": None, **(given or {})}
+
+
 def task_json(row: Any) -> dict[str, Any]:
     return {
         "task_id": row["task_id"],
@@ -61,7 +66,7 @@ def task_json(row: Any) -> dict[str, Any]:
         "count_task_parts_done": row["count_task_parts_done"],
         "count_task_parts_all": row["count_task_parts_all"],
         "notification_policy": mask(_json(row["notification_policy"])),
-        "result_storage_policy": _json(row["result_storage_policy"]),
+        "result_storage_policy": result_storage_policy(_json(row["result_storage_policy"])),
         "schedule_id": row["schedule_id"],
     }
 
@@ -150,8 +155,10 @@ async def insert_task(
     content = body["content"]
     # keep_secrets against nothing: a masked secret copied from another task is refused.
     policy = keep_secrets(normalise(body.get("notification_policy") or {}), None)
-    storage = body.get("result_storage_policy") or {"ttl": None}
+    storage = result_storage_policy(body.get("result_storage_policy"))
     account_id = (content.get("filters") or {}).get("account_id")
+    if account_id is not None and not UUID_RE.fullmatch(str(account_id).lower()):
+        account_id = None  # a filter that names no account (additional extraction allows it)
     ranges = await work.plan(conn)
     # The task and its subtasks in one statement (one round trip: a schedule
     # leader may create a thousand tasks in the same second), subtasks numbered

@@ -1,19 +1,17 @@
-"""Authentication and CSRF for every route, as one Litestar guard.
+"""Authentication for every route, as one Litestar guard.
 
 Routes opt out with `opt={"public": True}`. Everything else needs an admin
-account, by Basic credentials or by the session cookie. Requests authenticated
-by the cookie that change something must prove they come from our pages with
-a CSRF token (the X-CSRF-Token header that base.html gives htmx, or the
-_csrf_token field of a plain form); Basic-authenticated API clients need none,
-since a browser never attaches Basic credentials cross-site on its own.
+account, by Basic credentials or by the session cookie. Before any of that, a
+request that changes something and that a browser says comes from another site
+is refused (webapp/web/origin.py), whatever credentials it carries: public
+routes too (the sign-in form), since a browser attaches the cookie, and Basic
+credentials it has cached, to a forged request as readily as to a real one.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 from typing import Any
 
 from litestar.connection import ASGIConnection, Request
@@ -22,16 +20,11 @@ from litestar.handlers.base import BaseRouteHandler
 from webapp.accounts.authentication import Authenticator, Principal
 from webapp.accounts.sessions import COOKIE_NAME
 from webapp.audit import context as audit_context
-from webapp.web.body import form_field
 from webapp.web.errors import LunaError
+from webapp.web.origin import refuse_cross_site
 
-SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-CSRF_HEADER = "x-csrf-token"
-CSRF_FIELD = "_csrf_token"
 POLL_HEADER = "luna-poll"
 """Sent by the pages' pollers (hx-headers): such requests do not refresh a session."""
-PRE_SESSION_COOKIE = "luna_admin_csrf"
-"""Double-submit cookie protecting the sign-in form, before any session exists."""
 
 
 def authenticator(connection: ASGIConnection[Any, Any, Any, Any]) -> Authenticator:
@@ -72,37 +65,18 @@ async def identify(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     raise LunaError("NO_AUTH_HEADERS")
 
 
-def csrf_token_for(secret: str, session_token: str) -> str:
-    digest = hmac.new(secret.encode(), b"csrf:" + session_token.encode(), hashlib.sha256)
-    return digest.hexdigest()[:40]
-
-
-async def _check_csrf(connection: ASGIConnection[Any, Any, Any, Any], expected: str) -> None:
-    sent = connection.headers.get(CSRF_HEADER)
-    if not sent and isinstance(connection, Request):
-        content_type = connection.headers.get("content-type", "")
-        if content_type.startswith("application/x-www-form-urlencoded"):
-            sent = await form_field(connection, CSRF_FIELD)
-    if not sent or not hmac.compare_digest(sent, expected):
-        raise LunaError("CSRF_FAILED")
-
-
 async def admin_guard(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
     # Before the credentials are checked: a failed check is recorded with the address.
     audit_context.enter_request(client_ip(connection), connection.headers.get("user-agent"))
+    # First: a forged request must not even count as a failed sign-in.
+    refuse_cross_site(connection)
     if handler.opt.get("public"):
         return
     principal = await identify(connection)
     connection.scope["user"] = principal
     audit_context.set_actor(principal.account_id, principal.login)
-    if principal.via == "cookie":
-        assert principal.session_token is not None
-        token = csrf_token_for(connection.app.state.settings.secret_key, principal.session_token)
-        connection.scope["luna.csrf"] = token  # type: ignore[typeddict-unknown-key]
-        if connection.scope.get("method") not in SAFE_METHODS:
-            await _check_csrf(connection, token)
     if not principal.is_admin:
         raise LunaError("NOT_ADMIN", login=principal.login)
 
@@ -116,6 +90,16 @@ async def optional_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> 
         return await authenticator(connection).check_session(token)
     except LunaError:
         return None
+
+
+async def show_signed_in_admin(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    """On a public page: the signed-in admin (then the page shows the navigation and
+    the sign-out form of base.html), or None."""
+    who = await optional_principal(connection)
+    if who is None or not who.is_admin:
+        return None
+    connection.scope["user"] = who
+    return who
 
 
 def current_principal(request: Request[Any, Any, Any]) -> Principal:

@@ -2,18 +2,25 @@
 
 Forms posted by the pages reach the same handlers as JSON bodies; form values
 are strings, so they are converted to the types the schema asks for first.
-Fields whose names start with `_` (the CSRF token, a typed confirmation) are
-page plumbing and never reach validation.
+Fields whose names start with `_` (a typed confirmation) are page plumbing and
+never reach validation. Any other body is read as JSON: another Content-Type,
+or a body that does not parse, is 400 12002 "Request does not contain json".
+
+Patterns are matched as JSON Schema means them (ECMA 262): `$` is the end of the
+string. Python's `$` also matches before a final newline, so the validator
+translates it (`anchored`), once, for every schema.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator
 from functools import cache
 from typing import Any
 from urllib.parse import parse_qsl
 
-from jsonschema import Draft7Validator, FormatChecker
+from jsonschema import Draft7Validator, FormatChecker, validators
 from jsonschema.exceptions import ValidationError, best_match
 from litestar import Request
 
@@ -37,14 +44,52 @@ def _is_zoned_time(value: object) -> bool:
 
 @FORMATS.checks("uuid")
 def _is_uuid(value: object) -> bool:
-    return not isinstance(value, str) or bool(UUID_RE.match(value))
+    return not isinstance(value, str) or bool(UUID_RE.fullmatch(value))
+
+
+@cache
+def anchored(pattern: str) -> re.Pattern[str]:
+    """`pattern` compiled with every `$` outside a character class (and not
+    escaped) as `\\Z`: the end of the string, never "before a final newline"."""
+    out: list[str] = []
+    class_start = -1  # index in `pattern` of the `[` of the open class, or -1
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            out.append(pattern[index : index + 2])
+            index += 2
+            continue
+        if class_start >= 0:
+            # `]` first in a class (`[]` or `[^]`) is a literal, not its end.
+            first = class_start + (2 if pattern.startswith("[^", class_start) else 1)
+            if char == "]" and index > first:
+                class_start = -1
+        elif char == "[":
+            class_start = index
+        elif char == "$":
+            char = r"\Z"
+        out.append(char)
+        index += 1
+    return re.compile("".join(out))
+
+
+def _pattern(
+    validator: Draft7Validator, pattern: str, instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not anchored(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+AnchoredValidator = validators.extend(Draft7Validator, {"pattern": _pattern})
+"""Draft 7 with `pattern` matched as JSON Schema means it (see `anchored`)."""
 
 
 @cache
 def _validator(schema_json: str) -> Draft7Validator:
     schema = json.loads(schema_json)
     Draft7Validator.check_schema(schema)
-    return Draft7Validator(schema, format_checker=FORMATS)
+    return AnchoredValidator(schema, format_checker=FORMATS)
 
 
 def validator(schema: dict[str, Any]) -> Draft7Validator:
@@ -82,7 +127,7 @@ def _subschema(schema: dict[str, Any], name: str) -> dict[str, Any]:
     return merged
 
 
-def _coerce_value(value: str, schema: dict[str, Any]) -> Any:
+def _coerce_value(value: str, schema: dict[str, Any], required: bool = False) -> Any:
     """A form string as the type the schema wants; `_OMIT` for an empty optional field."""
     kinds = schema.get("type")
     kinds = kinds if isinstance(kinds, list) else [kinds]
@@ -90,7 +135,9 @@ def _coerce_value(value: str, schema: dict[str, Any]) -> Any:
     if value == "":
         if "null" in kinds or None in enum:
             return None
-        if "string" in kinds and "format" not in schema and not enum:
+        # An empty optional field that may not be empty was left blank: not given.
+        blank_allowed = required or not schema.get("minLength")
+        if "string" in kinds and "format" not in schema and not enum and blank_allowed:
             return ""
         return _OMIT
     if ("integer" in kinds or any(isinstance(e, int) for e in enum)) and value.lstrip(
@@ -121,7 +168,8 @@ def _coerce_form(form: dict[str, str], schema: dict[str, Any]) -> dict[str, Any]
             if not isinstance(nested, dict):
                 raise LunaError("JSON_VALIDATION", path=name, message="conflicting form fields")
             target = nested
-        coerced = _coerce_value(value, _subschema(sub, parts[-1]))
+        required = parts[-1] in sub.get("required", [])
+        coerced = _coerce_value(value, _subschema(sub, parts[-1]), required)
         if coerced is not _OMIT:
             target[parts[-1]] = coerced
     return result
@@ -166,7 +214,7 @@ async def read_raw_body(request: Request[Any, Any, Any], schema: dict[str, Any])
     if content_type in FORM_TYPES:
         return _coerce_form(await _read_form(request, content_type, raw), schema)
     if content_type and content_type != "application/json" and not content_type.endswith("+json"):
-        raise LunaError("UNSUPPORTED_MEDIA_TYPE")
+        raise LunaError("NO_JSON")
     if not raw.strip():
         raise LunaError("NO_JSON")
     try:

@@ -1,14 +1,24 @@
 """The error catalogue: every error the service answers, in one table.
 
-Codes below 29000 are the LUNA PLATFORM's own and keep their meaning; 29xxx
-codes are this service's, for cases the reference does not name. The catalogue
-is rendered at /docs/errors, which every error body links to.
+Where LUNA PLATFORM's published error catalogue
+(docs.visionlabs.ai/info/luna/troubleshooting/errors-description/code-<n>) has a
+code for a situation, that code is answered with its `desc` and `detail` (the
+catalogue's "Error Message" is `desc. detail`; `source` names the part of LUNA
+that publishes it). The 29xxx codes are this service's own, each for a situation
+the catalogue does not name, and documented here. The catalogue is rendered at
+/docs/errors, which every error body links to.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+LUNA_COMMON = "LUNA: REST API common errors"
+LUNA_TASKS = "LUNA: Tasks service errors"
+LUNA_ACCOUNTS = "LUNA: Accounts service errors"
+OWN = ""
+"""`source` of this service's own codes."""
 
 
 @dataclass(frozen=True)
@@ -20,9 +30,16 @@ class ErrorKind:
     detail: str
     """A str.format template filled from the arguments of LunaError."""
     explanation: str = ""
+    source: str = OWN
+    """Where LUNA publishes the code; empty for this service's own codes."""
+
+    @property
+    def origin(self) -> str:
+        return self.source or "luna-admin (own code)"
 
 
 _KINDS = [
+    # ------------------------------------------------ codes of LUNA's catalogue
     ErrorKind(
         11009,
         "INTERNAL",
@@ -30,6 +47,7 @@ _KINDS = [
         "Internal server error",
         "Internal server error",
         "An unexpected failure. The log line with the same Luna-Request-Id tells more.",
+        "LUNA: API service errors",
     ),
     ErrorKind(
         12002,
@@ -37,7 +55,9 @@ _KINDS = [
         400,
         "Bad/incomplete input data",
         "Request does not contain json",
-        "The body is missing or is not valid JSON.",
+        "The body is missing, is not JSON, or was sent with another Content-Type than "
+        "application/json (a form is accepted where the pages post one).",
+        LUNA_COMMON,
     ),
     ErrorKind(
         12005,
@@ -46,6 +66,7 @@ _KINDS = [
         "Bad/incomplete input data",
         "Request contain empty json",
         "The body is an empty JSON object where fields are required.",
+        LUNA_COMMON,
     ),
     ErrorKind(
         12010,
@@ -54,6 +75,7 @@ _KINDS = [
         "Bad/incomplete input data",
         "This resource needs 'Authorization' authorization headers",
         "Neither Basic credentials nor a session cookie were sent.",
+        LUNA_COMMON,
     ),
     ErrorKind(
         12012,
@@ -62,30 +84,72 @@ _KINDS = [
         "Bad/incomplete input data",
         "Bad query parameters '{name}'",
         "A query or path parameter has a value of the wrong type or outside its range.",
+        LUNA_COMMON,
+    ),
+    ErrorKind(
+        12013,
+        "ROUTE_NOT_FOUND",
+        404,
+        "Resource not found",
+        "Page not found",
+        "No route has this path.",
+        LUNA_COMMON,
     ),
     ErrorKind(
         12014,
         "MISSING_QUERY_PARAM",
         400,
         "Bad/incomplete input data",
-        "Required parameters '{name}' not found",
+        "Required parameters {name} not found",
         "A required query parameter is missing.",
+        LUNA_COMMON,
+    ),
+    ErrorKind(
+        12021,
+        "METHOD_NOT_ALLOWED",
+        405,
+        "Method not allowed",
+        "Method not allowed",
+        "The route exists but not with this method.",
+        LUNA_COMMON,
     ),
     ErrorKind(
         12022,
         "JSON_VALIDATION",
         400,
         "Bad/incomplete input data",
-        "Failed to validate input json. Path: '{path}', message: '{message}'",
+        "Failed to validate input json. Path: '{path}' message: '{message}'",
         "The body does not match the schema of the route.",
+        LUNA_COMMON,
     ),
     ErrorKind(
         12024,
         "UNSUPPORTED_MEDIA_TYPE",
         415,
-        "Unsupported media type",
         "Bad/incomplete input data",
-        "The Content-Type (or Accept) of the request is not one the route handles.",
+        "Unsupported media type",
+        "The Accept header names no type the route answers (GET /docs/spec, GET /config). "
+        "A request body of another type than JSON is 12002, not this.",
+        LUNA_COMMON,
+    ),
+    ErrorKind(
+        12033,
+        "NOT_ADMIN",
+        403,
+        "Forbidden",
+        "Access to this resource on the server is denied",
+        "The credentials are right but only admin accounts may use the Admin.",
+        LUNA_COMMON,
+    ),
+    ErrorKind(
+        12046,
+        "BAD_HTTP_REQUEST",
+        400,
+        "Bad/incomplete input data",
+        "Invalid http request: {reason}",
+        "The request line or the headers are malformed or too large (about 64 KB at most); "
+        "the HTTP server refused the request before any route saw it.",
+        LUNA_COMMON,
     ),
     ErrorKind(
         15012,
@@ -94,23 +158,128 @@ _KINDS = [
         "Object not found",
         "Account with id '{account_id}' not found",
         "No account has this id.",
+        "LUNA: Admin service errors",
     ),
     ErrorKind(
-        29001,
+        22003,
+        "LIST_NOT_FOUND",
+        404,
+        "Object not found",
+        "List with id '{list_id}' not found",
+        "No list has this id.",
+        "LUNA: Faces service errors",
+    ),
+    ErrorKind(
+        27001,
+        "SETTING_NOT_FOUND",
+        404,
+        "Object not found",
+        "Setting with id '{name}' not found",
+        "No setting has this name; GET /{api}/settings lists them (see docs/system.md).",
+        "LUNA: Configurator service errors",
+    ),
+    ErrorKind(
+        28001,
+        "TASK_NOT_FOUND",
+        404,
+        "Object not found",
+        "Task with id '{task_id}' not found",
+        "No task has this id.",
+        LUNA_TASKS,
+    ),
+    ErrorKind(
+        28003,
+        "TASK_ERROR_NOT_FOUND",
+        404,
+        "Object not found",
+        "Task error with id '{error_id}' not found",
+        "No task error has this id.",
+        LUNA_TASKS,
+    ),
+    ErrorKind(
+        28017,
+        "TASK_RESULT_NOT_FOUND",
+        404,
+        "Object not found",
+        "Result of the task '{task_id}' not found",
+        "The task finished but its result was not stored (store_results false) or has "
+        "expired (result_storage_policy.ttl).",
+        LUNA_TASKS,
+    ),
+    ErrorKind(
+        28019,
+        "TASK_NOT_CANCELLABLE",
+        400,
+        "Bad/incomplete input data",
+        "Task '{task_id}' with status {status} cannot be canceled",
+        "Only pending, running and collecting tasks can be cancelled.",
+        LUNA_TASKS,
+    ),
+    ErrorKind(
+        28020,
+        "TASK_RESULT_NOT_READY",
+        404,
+        "Object not found",
+        "Impossible get a result of task {task_id} with status {status}",
+        "Only a task that is done (status 5) has a result.",
+        LUNA_TASKS,
+    ),
+    ErrorKind(
+        28040,
+        "SCHEDULE_NOT_FOUND",
+        404,
+        "Object not found",
+        "Schedule with id {schedule_id} not found",
+        "No task schedule has this id.",
+        LUNA_TASKS,
+    ),
+    ErrorKind(
+        37003,
+        "BODY_TOO_LARGE",
+        413,
+        "Request payload is too large",
+        "Request payload is too large",
+        "The body is larger than the service accepts (1 MB).",
+        "LUNA: Application server errors",
+    ),
+    ErrorKind(
+        38001,
+        "COMPONENT_UNHEALTHY",
+        502,
+        "Health check error",
+        "{component}: {reason}",
+        "One failing component in the `errors` of a 502 from GET /healthcheck: database, "
+        "scheduler, workers or an outside service such as telegram_api.",
+        "LUNA: Healthcheck errors",
+    ),
+    ErrorKind(
+        41001,
+        "LOGIN_TAKEN",
+        409,
+        "Unique constraint error",
+        "Account with login '{login}' already exists",
+        "Logins are unique.",
+        LUNA_ACCOUNTS,
+    ),
+    ErrorKind(
+        41002,
+        "ACCOUNT_ID_TAKEN",
+        409,
+        "Unique constraint error",
+        "Account with account_id '{account_id}' already exists",
+        "Account ids are unique.",
+        LUNA_ACCOUNTS,
+    ),
+    ErrorKind(
+        41006,
         "WRONG_CREDENTIALS",
         401,
-        "Unauthorized",
-        "Login or password is incorrect",
+        "Account credentials wrong",
+        "Account login or password are incorrect",
         "The same answer for an unknown login and a wrong password.",
+        LUNA_ACCOUNTS,
     ),
-    ErrorKind(
-        29002,
-        "NOT_ADMIN",
-        403,
-        "Forbidden",
-        "Account '{login}' is not an admin account",
-        "The credentials are right but only admin accounts may use the Admin.",
-    ),
+    # -------------------------------------------------- this service's own codes
     ErrorKind(
         29003,
         "LOGIN_THROTTLED",
@@ -119,16 +288,6 @@ _KINDS = [
         "Too many failed sign-in attempts, try again in {retry_after} s",
         "Failed sign-ins for this login or address passed LOGIN_MAX_FAILURES within "
         "LOGIN_FAILURE_WINDOW seconds; the answer is the same whether the login exists.",
-    ),
-    ErrorKind(
-        29004,
-        "CSRF_FAILED",
-        403,
-        "Forbidden",
-        "CSRF token missing or incorrect",
-        "A request authenticated by the session cookie that changes something must carry "
-        "the X-CSRF-Token header or the _csrf_token form field. Basic-authenticated "
-        "requests need none.",
     ),
     ErrorKind(
         29005,
@@ -147,46 +306,6 @@ _KINDS = [
         "At least one admin account must remain, or nobody could sign in.",
     ),
     ErrorKind(
-        29007,
-        "LOGIN_TAKEN",
-        409,
-        "Conflict",
-        "Account with login '{login}' already exists",
-        "Logins are unique.",
-    ),
-    ErrorKind(
-        29008,
-        "ACCOUNT_ID_TAKEN",
-        409,
-        "Conflict",
-        "Account with id '{account_id}' already exists",
-        "Account ids are unique.",
-    ),
-    ErrorKind(
-        29009,
-        "LIST_NOT_FOUND",
-        404,
-        "Object not found",
-        "List with id '{list_id}' not found",
-        "No list has this id.",
-    ),
-    ErrorKind(
-        29010,
-        "ROUTE_NOT_FOUND",
-        404,
-        "Resource not found",
-        "Page '{path}' not found",
-        "No route has this path.",
-    ),
-    ErrorKind(
-        29011,
-        "METHOD_NOT_ALLOWED",
-        405,
-        "Method not allowed",
-        "Method '{method}' is not allowed for '{path}'",
-        "The route exists but not with this method.",
-    ),
-    ErrorKind(
         29012,
         "NOTHING_FOUND",
         404,
@@ -203,14 +322,6 @@ _KINDS = [
         "The session cookie names no live session.",
     ),
     ErrorKind(
-        29014,
-        "BODY_TOO_LARGE",
-        413,
-        "Request entity too large",
-        "The body is larger than {limit} bytes",
-        "Bodies are limited in size.",
-    ),
-    ErrorKind(
         29015,
         "CONFIRMATION_MISMATCH",
         400,
@@ -225,55 +336,6 @@ _KINDS = [
         "Bad/incomplete input data",
         "Request does not contain a valid form",
         "A form body could not be decoded.",
-    ),
-    ErrorKind(
-        28001,
-        "TASK_NOT_FOUND",
-        404,
-        "Object not found",
-        "Task with id '{task_id}' not found",
-        "No task has this id.",
-    ),
-    ErrorKind(
-        28003,
-        "TASK_ERROR_NOT_FOUND",
-        404,
-        "Object not found",
-        "Task error with id '{error_id}' not found",
-        "No task error has this id.",
-    ),
-    ErrorKind(
-        28017,
-        "TASK_RESULT_NOT_FOUND",
-        404,
-        "Object not found",
-        "Result of task '{task_id}' not found",
-        "The task finished but its result was not stored (store_results false) or has "
-        "expired (result_storage_policy.ttl).",
-    ),
-    ErrorKind(
-        28019,
-        "TASK_NOT_CANCELLABLE",
-        400,
-        "Bad/incomplete input data",
-        "Task '{task_id}' with status {status} cannot be canceled",
-        "Only pending, running and collecting tasks can be cancelled.",
-    ),
-    ErrorKind(
-        28020,
-        "TASK_RESULT_NOT_READY",
-        404,
-        "Object not found",
-        "Task '{task_id}' with status {status} has no result",
-        "Only a task that is done (status 5) has a result.",
-    ),
-    ErrorKind(
-        28040,
-        "SCHEDULE_NOT_FOUND",
-        404,
-        "Object not found",
-        "Task schedule with id '{schedule_id}' not found",
-        "No task schedule has this id.",
     ),
     ErrorKind(
         29101,
@@ -326,39 +388,32 @@ _KINDS = [
         "it ended failed and its unfinished subtasks were cancelled.",
     ),
     ErrorKind(
-        29120,
-        "SETTING_NOT_FOUND",
-        404,
-        "Object not found",
-        "Setting '{name}' not found",
-        "No setting has this name; GET /{api}/settings lists them (see docs/system.md).",
-    ),
-    ErrorKind(
         29150,
         "SERVICE_UNHEALTHY",
         502,
         "Service is unhealthy",
         "Unhealthy components: {components}",
         "GET /healthcheck found components failing; `errors` lists each with its own error "
-        "(see docs/monitoring.md).",
+        "(38001, see docs/monitoring.md).",
     ),
     ErrorKind(
-        29151,
-        "COMPONENT_UNHEALTHY",
-        502,
-        "Component is unhealthy",
-        "{component}: {reason}",
-        "One failing component in the `errors` of a 502 from GET /healthcheck: database, "
-        "scheduler, workers or an outside service such as telegram_api.",
+        29200,
+        "CROSS_SITE_REFUSED",
+        403,
+        "Forbidden",
+        "Cross-site request refused: {reason}",
+        "A browser sent a request that changes something (or the sign-in form) from a page "
+        "of another site or port (Sec-Fetch-Site, Origin). Clients that send neither header "
+        "are not concerned (docs/security.md).",
     ),
     ErrorKind(
-        29160,
-        "BAD_HTTP_REQUEST",
-        400,
-        "Bad/incomplete input data",
-        "The HTTP request could not be read: {reason}",
-        "The request line or the headers are malformed or too large (about 64 KB at most); "
-        "the HTTP server refused the request before any route saw it.",
+        29201,
+        "DATABASE_UNAVAILABLE",
+        503,
+        "Service unavailable",
+        "The database cannot be reached, try again later",
+        "PostgreSQL refused or dropped the connection (down, restarting, out of "
+        "connections). Nothing was changed; the request can be repeated.",
     ),
     ErrorKind(
         29340,

@@ -4,7 +4,7 @@ uvicorn answers a request it cannot parse (a request line or headers past
 llhttp's limit of about 64 KB, a malformed request line) itself, before any
 route sees it, with a plain-text 400 and no Luna-Request-Id. Every error of
 this service is the LUNA error body with a request id (ROUTES.md), so the
-protocol is subclassed to write that instead: 400, error 29160.
+protocol is subclassed to write that instead: 400, error 12046.
 
 Used by `luna-admin serve` when uvicorn runs on httptools (the default with
 uvicorn[standard]); without httptools uvicorn's own answer stays.

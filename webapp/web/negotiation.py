@@ -17,8 +17,24 @@ from urllib.parse import quote, unquote
 from litestar import Request, Response
 from litestar.plugins.htmx import ClientRedirect
 from litestar.response import Redirect, Template
+from litestar.response.base import ASGIResponse
 
 VARY = {"Vary": "Accept, HX-Request"}
+
+
+class EmptyResponse(Response[bytes]):
+    """A success without a body, and so without a Content-Type (Litestar gives
+    every answer one, application/json by default: a claim of a body that is not
+    there)."""
+
+    def __init__(self, status_code: int, headers: dict[str, str] | None = None) -> None:
+        super().__init__(content=b"", status_code=status_code, headers=headers)
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
+        response = super().to_asgi_response(*args, **kwargs)
+        if "content-type" in response.headers:
+            del response.headers["content-type"]
+        return response
 
 
 class Mode(enum.Enum):

@@ -23,7 +23,7 @@ MAX_PAGE = 1_000_000
 
 def parse_uuid(value: str, name: str) -> uuid.UUID:
     """A lower-case hyphenated UUID, the only form the reference accepts."""
-    if not UUID_RE.match(value):
+    if not UUID_RE.fullmatch(value):
         raise LunaError("BAD_QUERY_PARAM", name=name)
     return uuid.UUID(value)
 

@@ -1,4 +1,4 @@
-"""The Jinja environment shared by every page: globals for CSRF, static files,
+"""The Jinja environment shared by every page: globals for static files,
 navigation and time formatting."""
 
 from __future__ import annotations
@@ -31,14 +31,6 @@ def _static_version(path: str) -> str:
 def static_url(path: str) -> str:
     """A URL that changes with the file, so browsers may cache it for long."""
     return f"/static/{path}?v={_static_version(path)}"
-
-
-@pass_context
-def csrf_token(context: Any) -> str:
-    request = context.get("request")
-    if request is None:
-        return ""
-    return str(request.scope.get("luna.csrf") or context.get("login_csrf") or "")
 
 
 @pass_context
@@ -108,7 +100,6 @@ def configure_templates(settings: Settings) -> JinjaTemplateEngine:
     env = engine.engine
     env.globals.update(
         static_url=static_url,
-        csrf_token=csrf_token,
         principal=principal,
         default_password_account=default_password_account,
         default_admin_login=DEFAULT_ADMIN_LOGIN,
