@@ -81,7 +81,7 @@ class TextFormatter(logging.Formatter):
         record.asctime = self.formatTime(record)
         line = self.formatMessage(record)
         if record.exc_info and record.exc_info[1] is not None:
-            line += "\n" + format_exception(record.exc_info)  # type: ignore[arg-type]
+            line += "\n" + format_exception(record.exc_info)
         return line
 
 
@@ -96,7 +96,7 @@ class JsonFormatter(logging.Formatter):
             "message": escape_controls(record.getMessage()),
         }
         if record.exc_info and record.exc_info[1] is not None:
-            entry["exception"] = format_exception(record.exc_info)  # type: ignore[arg-type]
+            entry["exception"] = format_exception(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
 
 

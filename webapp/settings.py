@@ -6,6 +6,7 @@ insecure ones. Nothing else in the package reads `os.environ`.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -66,6 +67,30 @@ def _choice(name: str, default: str, choices: set[str]) -> str:
     return value.lower()
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(text: str) -> tuple[Network, ...]:
+    """`"10.0.0.0/8, 192.0.2.7, ::1"` as networks; ValueError names a bad entry."""
+    networks = []
+    for entry in text.split(","):
+        entry = entry.strip()
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
+    return tuple(networks)
+
+
+def _networks(name: str) -> tuple[Network, ...]:
+    try:
+        return parse_networks(os.environ.get(name, ""))
+    except ValueError as error:
+        raise SettingsError(f"{name}: {error}") from None
+
+
 def load_or_create_secret(var_dir: Path) -> str:
     """The secret used when SECRET_KEY is unset: generated once, kept in var/.
 
@@ -111,6 +136,11 @@ class Settings:
     """Seconds over which failures are counted, and the length of a lock."""
     credential_cache_ttl: int = 60
     """Seconds a verified Basic credential is remembered (0 turns the cache off)."""
+    request_read_timeout: float = 30.0
+    """Seconds a client has to send a request's head, and again its body."""
+    trusted_proxies: tuple[Network, ...] = ()
+    """Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or
+    CIDRs); none by default (webapp/web/client_address.py)."""
     log_level: str = "info"
     log_format: str = "text"
     """text or json."""
@@ -167,6 +197,8 @@ class Settings:
             login_max_failures=_int("LOGIN_MAX_FAILURES", 5, minimum=1),
             login_failure_window=_int("LOGIN_FAILURE_WINDOW", 300, minimum=1),
             credential_cache_ttl=_int("CREDENTIAL_CACHE_TTL", 60, minimum=0),
+            request_read_timeout=_float("REQUEST_READ_TIMEOUT", 30.0, minimum=1.0),
+            trusted_proxies=_networks("TRUSTED_PROXIES"),
             log_level=_choice("LOG_LEVEL", "info", {"debug", "info", "warning", "error"}),
             log_format=_choice("LOG_FORMAT", "text", {"text", "json"}),
             host=os.environ.get("HOST") or "127.0.0.1",
