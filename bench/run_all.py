@@ -2,7 +2,7 @@
 
     DATABASE_URL=... python -m bench.run_all      (or: make bench)
     BENCH_ONLY=gc python -m bench.run_all         (only the task-engine GC benches)
-    BENCH_ONLY=http python -m bench.run_all       (only the HTTP benches, 1-5 and 13)
+    BENCH_ONLY=http python -m bench.run_all       (only the HTTP benches, 1-5, 13 and 14)
     BENCH_ONLY=extract python -m bench.run_all    (only the extraction overhead, 9)
     BENCH_ONLY=schedules python -m bench.run_all  (only the task schedule benches, 10-12)
     BENCH_ONLY=gc_cancel,version python -m bench.run_all
@@ -27,6 +27,7 @@ from bench import (
     accounts_page,
     basic_vs_cookie,
     extract_overhead,
+    flood,
     gc_cancel,
     gc_common,
     gc_scaling,
@@ -57,6 +58,7 @@ BENCHES: list[tuple[str, str, ModuleType]] = [
     ("11 fire lateness", "schedules", schedules_fire),
     ("12 leader memory", "schedules", schedules_memory),
     ("13 route stats", "http", route_stats),
+    ("14 /version flooded", "http", flood),
 ]
 
 

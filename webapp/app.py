@@ -117,7 +117,7 @@ class LunaLitestar(Litestar):
                 status = message["status"]
                 headers = secured(message.get("headers", ()), scope.get("user") is not None)
                 headers.append((b"luna-request-id", request_id.encode()))
-                if not body.complete:
+                if not body.complete and not any(name == b"connection" for name, _ in headers):
                     # The rest of the body is never read: the connection cannot go on.
                     headers.append((b"connection", b"close"))
                 message["headers"] = headers

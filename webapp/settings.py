@@ -131,9 +131,12 @@ class Settings:
     production: bool = False
     """LUNA_ADMIN_ENV=production: stricter checks in `luna-admin check`."""
     login_max_failures: int = 5
-    """Failed sign-ins for one login before it is locked for a while."""
+    """Failed sign-ins for one login from one address before that pair is locked, and
+    for one login from all addresses before its guesses are spaced by a delay."""
     login_failure_window: int = 300
-    """Seconds over which failures are counted, and the length of a lock."""
+    """Seconds without a failure after which failures are forgotten; the length of a lock."""
+    login_max_delay: int = 60
+    """Cap, in seconds, of the growing delay between guesses at one login."""
     credential_cache_ttl: int = 60
     """Seconds a verified Basic credential is remembered (0 turns the cache off)."""
     request_read_timeout: float = 30.0
@@ -196,6 +199,7 @@ class Settings:
             == "production",
             login_max_failures=_int("LOGIN_MAX_FAILURES", 5, minimum=1),
             login_failure_window=_int("LOGIN_FAILURE_WINDOW", 300, minimum=1),
+            login_max_delay=_int("LOGIN_MAX_DELAY", 60, minimum=1),
             credential_cache_ttl=_int("CREDENTIAL_CACHE_TTL", 60, minimum=0),
             request_read_timeout=_float("REQUEST_READ_TIMEOUT", 30.0, minimum=1.0),
             trusted_proxies=_networks("TRUSTED_PROXIES"),

@@ -117,8 +117,11 @@ _KINDS = [
         429,
         "Too many requests",
         "Too many failed sign-in attempts, try again in {retry_after} s",
-        "Failed sign-ins for this login or address passed LOGIN_MAX_FAILURES within "
-        "LOGIN_FAILURE_WINDOW seconds; the answer is the same whether the login exists.",
+        "Too many failed sign-ins for this login from this address, or from this address "
+        "for any login, or guesses at this login from addresses that already failed come "
+        "faster than its growing delay allows (docs/security.md, Sign-in throttling). "
+        "Retry-After says when to try again; the answer is the same whether the login "
+        "exists, and a throttled attempt checks no password.",
     ),
     ErrorKind(
         29004,
