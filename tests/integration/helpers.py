@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -76,3 +78,12 @@ async def add_platform_data(
         face_ids,
     )
     return [str(row["list_id"]) for row in list_rows]
+
+
+@contextlib.asynccontextmanager
+async def client_at(app: Any, address: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the test app whose connection comes from `address` (the TCP peer
+    the app sees), with its own cookies."""
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client

@@ -14,6 +14,14 @@ connection (or from the previous answer on a kept-alive connection), then
 answers 408 (error 29225) and closes. The body has the same time, counted by
 webapp/web/request_limits.py.
 
+And uvicorn closes a connection at once, even when the client is still sending a
+body the service refused early (413 for a form too large, 408): the kernel then
+resets the connection, and the client can lose the answer in the reset. The
+subclass closes the way a server should ("lingering close"): the answer is
+sent, the sending side is shut (FIN), and what the client still sends is read
+and dropped, for at most LINGER_SECONDS or LINGER_BYTES, before the socket
+closes.
+
 Used by `luna-admin serve` when uvicorn runs on httptools (the default with
 uvicorn[standard]); without httptools uvicorn's own answers and waits stay.
 """
@@ -30,6 +38,52 @@ from webapp.web.security_headers import ALWAYS
 
 log = logging.getLogger("webapp.http")
 
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 1024 * 1024
+
+
+class LingeringTransport:
+    """The connection's transport, whose close() lingers (see the module's docstring);
+    everything else is the real transport's."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._timer: asyncio.TimerHandle | None = None
+        self.lingering = False
+        self.dropped = 0
+
+    def close(self) -> None:
+        if self.lingering or self._transport.is_closing():
+            return
+        if not self._transport.can_write_eof():  # TLS: no half-close
+            self._transport.close()
+            return
+        self.lingering = True
+        self._transport.write_eof()
+        self._transport.resume_reading()  # uvicorn may have paused it under a big body
+        self._timer = self._loop.call_later(LINGER_SECONDS, self._transport.close)
+
+    def drop(self, data: bytes) -> None:
+        """What the client sends while the connection lingers: read and forgotten."""
+        self.dropped += len(data)
+        if self.dropped > LINGER_BYTES:
+            self._transport.close()
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def is_closing(self) -> bool:
+        return self.lingering or self._transport.is_closing()
+
+    def write(self, data: bytes) -> None:
+        if not self.lingering:
+            self._transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
 
 def protocol_class(read_timeout: float) -> Any:
     """What `uvicorn.run(http=...)` gets: the subclass, or "auto" without httptools."""
@@ -40,14 +94,23 @@ def protocol_class(read_timeout: float) -> Any:
 
     class LunaHttpToolsProtocol(HttpToolsProtocol):
         _head_timer: asyncio.TimerHandle | None = None
+        transport: Any
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            self.transport = LingeringTransport(transport, self.loop)
             self._arm_head_timer()
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._cancel_head_timer()
+            self.transport.stop()
             super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            if self.transport.lingering:
+                self.transport.drop(data)
+                return
+            super().data_received(data)
 
         def on_headers_complete(self) -> None:
             self._cancel_head_timer()
