@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 
 from bench import util
+from bench.account_stats import p99
 
 TARGET_MS = 50.0
 FLOODERS = 4
@@ -148,13 +149,9 @@ def main() -> util.Outcome:
     return _report(quiet_ms, flooded_ms, answers)
 
 
-def _p99(values: list[float]) -> float:
-    return statistics.quantiles(values, n=100)[98]
-
-
 def _spread(values: list[float]) -> str:
     return (
-        f"median {statistics.median(values):.2f} ms  p99 {_p99(values):.2f} ms"
+        f"median {statistics.median(values):.2f} ms  p99 {p99(values):.2f} ms"
         f"  max {max(values):.2f} ms"
     )
 

@@ -343,7 +343,8 @@ async def test_each_operation_lists_its_error_codes(client):
         return list(schema["allOf"][1]["properties"]["error_code"]["enum"])
 
     assert codes("GET", "/4/tasks/{task_id}", 404) == [28001]
-    assert codes("PATCH", "/4/tasks/{task_id}", 400) == [12012, 28019, 29005, 29160]
+    assert codes("PATCH", "/4/tasks/{task_id}", 400) == [12012, 28019, 29005, 29160, 29227]
+    assert codes("GET", "/version", 408) == [29225]
     assert 12010 in codes("GET", "/4/accounts", 401)
     assert codes("DELETE", "/4/accounts/{account_id}", 409) == [29006]
     assert codes("GET", "/docs/spec", 415) == [12024]
@@ -351,6 +352,8 @@ async def test_each_operation_lists_its_error_codes(client):
     # The body-related codes only where there is a body.
     assert 12022 in codes("POST", "/4/tasks/gc", 400)
     assert 12022 not in codes("GET", "/4/tasks", 400)
+    assert codes("POST", "/4/accounts", 413) == [29014, 29220, 29221, 29223]
+    assert 29224 in codes("POST", "/4/accounts", 400)
 
 
 async def test_query_parameters_have_the_limits_the_handlers_check(client):
