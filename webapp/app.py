@@ -215,8 +215,11 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         return Redirect(path="/login", query_params={"next": target}, status_code=303)
     if error.status == 401 and mode is Mode.PARTIAL:
         # htmx names the page the operator is on; come back to it after signing in.
-        current = urlsplit(request.headers.get("hx-current-url", ""))
-        back = current.path + (f"?{current.query}" if current.query else "")
+        try:
+            current = urlsplit(request.headers.get("hx-current-url", ""))
+            back = current.path + (f"?{current.query}" if current.query else "")
+        except ValueError:  # not a URL ("http://[")
+            back = ""
         location = f"/login?{urlencode({'next': back})}" if back.startswith("/") else "/login"
         return Response(content=b"", status_code=401, headers={"HX-Redirect": location})
     if (

@@ -23,8 +23,8 @@ import pytest
 from litestar.routes import HTTPRoute
 
 from tests import conftest
-from tests.conftest import ADMIN, HTML
-from tests.integration.helpers import account_count
+from tests.conftest import ADMIN, ADMIN_LOGIN, ADMIN_PASSWORD, HTML
+from tests.integration.helpers import account_count, sign_in
 from tests.integration.tasks_helpers import create_gc
 from webapp import db
 from webapp.app import create_app
@@ -109,9 +109,37 @@ async def test_headers_past_ascii_on_every_route(client):
             answer = await client.request(method, path, headers={name: value, **HTML})
             if answer.status_code >= 500:
                 failures.append((method, path, name, answer.text[:200]))
+        # Without credentials, from htmx: the 401 reads where the operator was.
+        odd_url = {"HX-Request": "true", "HX-Current-URL": b"http://[caf\xe9/accounts"}
+        answer = await client.request(method, path, headers=odd_url)
+        if answer.status_code >= 500:
+            failures.append((method, path, "HX-Current-URL", answer.text[:200]))
         odd_id = await client.request(method, path, headers={"Luna-Request-Id": ODD_VALUES[0]})
         if odd_id.status_code != 400 or odd_id.json()["error_code"] != 29005:
             failures.append((method, path, "Luna-Request-Id", odd_id.text[:200]))
+    assert failures == []
+
+
+async def test_headers_past_ascii_with_a_session_on_every_route(client):
+    """The session cookie's checks (the CSRF token of a change) read headers too."""
+    failures = []
+    for method, path in ROUTES:
+        await sign_in(client, ADMIN_LOGIN, ADMIN_PASSWORD)
+        for value in ODD_VALUES:
+            headers: dict[str, Any] = {"HX-Request": "true"}
+            headers.update(dict.fromkeys(ODD_HEADERS, value))
+            answer = await client.request(method, path, headers=headers, **body_for(method))
+            if answer.status_code >= 500:
+                failures.append((method, path, value, answer.text[:200]))
+        client.cookies.clear()
+    # The sign-in form, with its pre-session cookie.
+    await client.get("/login", headers=HTML)
+    for value in ODD_VALUES:
+        answer = await client.post(
+            "/login", data={"login": "a", "password": "b"}, headers={**HTML, "X-CSRF-Token": value}
+        )
+        if answer.status_code >= 500:
+            failures.append(("POST", "/login", value, answer.text[:200]))
     assert failures == []
 
 

@@ -169,7 +169,7 @@ class LoginPageController(Controller):
         cookie = request.cookies.get(PRE_SESSION_COOKIE)
         sent = await _form_csrf(request)
         try:
-            if not cookie or not sent or not secrets.compare_digest(cookie, sent):
+            if not cookie or not sent or not secrets.compare_digest(_bytes(cookie), _bytes(sent)):
                 raise LunaError("CSRF_FAILED")
             body = await read_body(request, LOGIN_FORM_SCHEMA)
             principal = await _auth(request).check_password(
@@ -254,6 +254,11 @@ class LoginPageController(Controller):
         response = redirect(request, "/", "Password changed; other sessions were signed out")
         await _begin_session(request, principal, response)
         return response
+
+
+def _bytes(text: str) -> bytes:
+    """For compare_digest, which refuses str with characters past ASCII."""
+    return text.encode("utf-8", "surrogatepass")
 
 
 async def _form_csrf(request: AnyRequest) -> str | None:

@@ -79,7 +79,10 @@ async def _check_csrf(connection: ASGIConnection[Any, Any, Any, Any], expected: 
         content_type = connection.headers.get("content-type", "")
         if content_type.startswith("application/x-www-form-urlencoded"):
             sent = await form_field(connection, CSRF_FIELD)
-    if not sent or not hmac.compare_digest(sent, expected):
+    # Bytes: compare_digest refuses str with characters past ASCII (a header may hold any).
+    if not sent or not hmac.compare_digest(
+        sent.encode("utf-8", "surrogatepass"), expected.encode()
+    ):
         raise LunaError("CSRF_FAILED")
 
 
