@@ -50,7 +50,6 @@ from webapp.web.request_limits import (
     BODY_MAX_BYTES,
     FORM_MAX_FIELDS,
     BodyReader,
-    announced_length_error,
 )
 from webapp.web.request_path import path_problem
 from webapp.web.security_headers import secured
@@ -124,7 +123,7 @@ class LunaLitestar(Litestar):
             await send(message)
 
         try:
-            error = _refused_before_routing(scope, sent, request_id)
+            error = _refused_before_routing(scope, sent, request_id) or body.announced_error()
             if error is not None:
                 scope["luna.error_code"] = error.kind.code
                 await _send_error(send_with_id, error)
@@ -152,13 +151,14 @@ class LunaLitestar(Litestar):
 
 
 def _refused_before_routing(scope: Scope, sent: str | None, request_id: str) -> LunaError | None:
-    """A malformed request id, a path no route can mean, a body announced too large."""
+    """A malformed request id, a path no route can mean (a body announced too large:
+    BodyReader.announced_error)."""
     if sent is not None and request_id != sent:  # an empty value is malformed too
         return LunaError("BAD_REQUEST_ID", value=sent[:100])
     problem = path_problem(scope)  # type: ignore[arg-type]
     if problem is not None:
         return LunaError("BAD_PATH", reason=problem)
-    return announced_length_error(scope)  # type: ignore[arg-type]
+    return None
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -42,46 +42,18 @@ URLENCODED = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
 
 
-def media_type(scope: dict[str, Any]) -> tuple[str, str]:
-    """(media type, boundary) of the request's Content-Type, lower-cased."""
-    for name, value in scope.get("headers", ()):
-        if name == b"content-type":
-            text = value.decode("latin-1")
-            kind, _, params = text.partition(";")
-            boundary = ""
-            for param in params.split(";"):
-                key, _, raw = param.strip().partition("=")
-                if key.lower() == "boundary":
-                    boundary = raw.strip().strip('"')
-            return kind.strip().lower(), boundary
-    return "", ""
-
-
-def body_limit(kind: str) -> int:
-    return FORM_MAX_BYTES if kind in (URLENCODED, MULTIPART) else BODY_MAX_BYTES
-
-
-def announced_length_error(scope: dict[str, Any]) -> LunaError | None:
-    """413 for a Content-Length above the limit of the body's type, before reading it."""
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            limit = body_limit(media_type(scope)[0])
-            if value.isdigit() and int(value) > limit:
-                return LunaError("BODY_TOO_LARGE", limit=limit, headers=CLOSE)
-            return None
-    return None
+def _media_type(content_type: bytes) -> tuple[str, str]:
+    """(media type lower-cased, multipart boundary) of a Content-Type value."""
+    kind, _, params = content_type.decode("latin-1").partition(";")
+    boundary = ""
+    for param in params.split(";"):
+        key, _, raw = param.strip().partition("=")
+        if key.lower() == "boundary":
+            boundary = raw.strip().strip('"')
+    return kind.strip().lower(), boundary
 
 
 CLOSE = {"Connection": "close"}
-
-
-def _announces_body(scope: dict[str, Any]) -> bool:
-    for name, value in scope.get("headers", ()):
-        if (name == b"content-length" and value.strip() not in (b"", b"0")) or (
-            name == b"transfer-encoding"
-        ):
-            return True
-    return False
 
 
 class BodyReader:
@@ -92,16 +64,30 @@ class BodyReader:
         self._receive = receive
         self._deadline = asyncio.get_running_loop().time() + timeout
         self._timeout = timeout
-        self.kind, boundary = media_type(scope)
-        self._limit = body_limit(self.kind)
+        length, chunked, content_type = b"", False, b""
+        for name, value in scope.get("headers", ()):  # one pass: every request pays it
+            if name == b"content-length":
+                length = value.strip()
+            elif name == b"transfer-encoding":
+                chunked = True
+            elif name == b"content-type":
+                content_type = value
+        self.kind, boundary = _media_type(content_type) if content_type else ("", "")
+        self._limit = FORM_MAX_BYTES if self.kind in (URLENCODED, MULTIPART) else BODY_MAX_BYTES
+        self._announced = int(length) if length.isdigit() else 0
         self._delimiter = b"--" + boundary.encode("latin-1") if boundary else b""
-        self.expects_body = _announces_body(scope)
-        self.complete = not self.expects_body
+        self.complete = not (chunked or self._announced)
         self.received = 0
         self._fields = 0
         self._field_bytes = 0
         self._tail = b""
         self._part_start = 0
+
+    def announced_error(self) -> LunaError | None:
+        """413 for a Content-Length above the limit of the body's type, before reading it."""
+        if self._announced > self._limit:
+            return LunaError("BODY_TOO_LARGE", limit=self._limit, headers=CLOSE)
+        return None
 
     async def __call__(self) -> Any:
         if self.complete:
