@@ -36,7 +36,10 @@ def test_the_system_page_charts_the_routes_requested_before(
 ) -> None:
     for _ in range(3):
         assert api.get("lists").status == 200
-    assert api.get("tasks/987654321").status == 404  # error 28001 on the task route
+    # Error 28001 on the task route; often enough that the route is among the month's
+    # 20 busiest, which get a bar, whatever the browser tests before this one requested.
+    for _ in range(25):
+        assert api.get("tasks/987654321").status == 404
 
     page = signed_in
     requested: list[str] = []
