@@ -2,7 +2,7 @@
 
     DATABASE_URL=... python -m bench.run_all      (or: make bench)
     BENCH_ONLY=gc python -m bench.run_all         (only the task-engine GC benches)
-    BENCH_ONLY=http python -m bench.run_all       (only the HTTP benches, 1-5, 13 and 14)
+    BENCH_ONLY=http python -m bench.run_all       (only the HTTP benches, 1-5, 13 and 16)
     BENCH_ONLY=extract python -m bench.run_all    (only the extraction overhead, 9)
     BENCH_ONLY=schedules python -m bench.run_all  (only the task schedule benches, 10-12)
     BENCH_ONLY=gc_cancel,version python -m bench.run_all
@@ -58,7 +58,7 @@ BENCHES: list[tuple[str, str, ModuleType]] = [
     ("11 fire lateness", "schedules", schedules_fire),
     ("12 leader memory", "schedules", schedules_memory),
     ("13 route stats", "http", route_stats),
-    ("14 /version flooded", "http", flood),
+    ("16 /version flooded", "http", flood),
 ]
 
 
