@@ -22,7 +22,9 @@ from e2e.pages import AccountPage, AccountsPage, LoginPage, TasksPage, unique_lo
 WATCH_VIOLATIONS = """
 window.__cspViolations = [];
 document.addEventListener("securitypolicyviolation", (event) => {
-  window.__cspViolations.push(`${event.violatedDirective} ${event.blockedURI} ${event.sourceFile}:${event.lineNumber}`);
+  window.__cspViolations.push(
+    `${event.violatedDirective} ${event.blockedURI} ${event.sourceFile}:${event.lineNumber}`
+  );
 });
 """
 
@@ -36,9 +38,11 @@ class Watched:
         page.add_init_script(WATCH_VIOLATIONS)
         page.on(
             "console",
-            lambda message: self.console.append(message.text)
-            if "Content Security Policy" in message.text
-            else None,
+            lambda message: (
+                self.console.append(message.text)
+                if "Content Security Policy" in message.text
+                else None
+            ),
         )
 
     def violations(self) -> list[str]:
