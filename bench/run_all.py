@@ -2,7 +2,7 @@
 
     DATABASE_URL=... python -m bench.run_all      (or: make bench)
     BENCH_ONLY=gc python -m bench.run_all         (only the task-engine GC benches)
-    BENCH_ONLY=http python -m bench.run_all       (only the HTTP benches, 1-5 and 13)
+    BENCH_ONLY=http python -m bench.run_all       (only the HTTP benches, 1-5, 13 and 17)
     BENCH_ONLY=extract python -m bench.run_all    (only the extraction benches, 9 and 14)
     BENCH_ONLY=workers python -m bench.run_all    (only the wake-up latency, 15)
     BENCH_ONLY=schedules python -m bench.run_all  (only the task schedule benches, 10-12)
@@ -29,6 +29,7 @@ from bench import (
     basic_vs_cookie,
     extract_overhead,
     extract_sparse,
+    flood,
     gc_cancel,
     gc_common,
     gc_scaling,
@@ -64,6 +65,7 @@ BENCHES: list[tuple[str, str, ModuleType]] = [
     ("14 sparse extraction", "extract", extract_sparse),
     ("15 wake-up latency", "workers", wakeup),
     ("16 schedule preview", "schedules", schedules_preview),
+    ("17 /version flooded", "http", flood),
 ]
 
 

@@ -45,8 +45,16 @@ from webapp.tasks.background import BackgroundWork
 from webapp.tasks.controller import ErrorController, TaskController
 from webapp.tasks.workers_controller import WorkerController
 from webapp.web.auth import admin_guard
+from webapp.web.client_address import TrustedProxies, apply_client
 from webapp.web.errors import BY_NAME, CATALOGUE, LunaError, error_body
 from webapp.web.negotiation import Mode, respond, response_mode
+from webapp.web.request_limits import (
+    BODY_MAX_BYTES,
+    FORM_MAX_FIELDS,
+    BodyReader,
+)
+from webapp.web.request_path import path_problem
+from webapp.web.security_headers import secured
 from webapp.web.templates import configure_templates
 
 log = logging.getLogger("webapp.http")
@@ -77,14 +85,18 @@ label, so that probing random paths cannot grow the statistics."""
 
 
 class LunaLitestar(Litestar):
-    """Litestar with the request id, the access log and the request observers
-    around *every* request.
+    """Litestar with the edge of every request around it: the request id, the
+    client's address, the checks made before routing (path, announced body size),
+    the body limits, the security headers, the access log and the request observers.
 
-    Litestar's middleware runs only for matched routes; the id must also be on
-    404 and 405 answers, so it is handled here, outside the router.
+    Litestar's middleware runs only for matched routes; all of this must also hold
+    for 404 and 405 answers, static files and the /version fast path, so it is
+    handled here, outside the router.
     """
 
     observers: list[RequestObserver]
+    trusted_proxies: TrustedProxies
+    read_timeout: float
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -95,34 +107,60 @@ class LunaLitestar(Litestar):
         token = REQUEST_ID.set(request_id)
         audit_token = AUDIT_CONTEXT.set(None)  # the guard fills it in
         scope["luna.request_id"] = request_id
-        status = 500
+        client = apply_client(scope, self.trusted_proxies)
+        body = BodyReader(scope, receive, self.read_timeout)
+        status = 0
         started = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"luna-request-id", request_id.encode()),
-                ]
+                headers = secured(message.get("headers", ()), scope.get("user") is not None)
+                headers.append((b"luna-request-id", request_id.encode()))
+                if not body.complete and not any(name == b"connection" for name, _ in headers):
+                    # The rest of the body is never read: the connection cannot go on.
+                    headers.append((b"connection", b"close"))
+                message["headers"] = headers
             await send(message)
 
         try:
-            if sent is not None and request_id != sent:  # an empty value is malformed too
-                error = LunaError("BAD_REQUEST_ID", value=sent[:100])
+            error = _refused_before_routing(scope, sent, request_id) or body.announced_error()
+            if error is not None:
                 scope["luna.error_code"] = error.kind.code
                 await _send_error(send_with_id, error)
             else:
-                await super().__call__(scope, receive, send_with_id)
+                await super().__call__(scope, body, send_with_id)
+        except Exception:
+            if status:
+                raise  # the answer has begun: nothing else can be said
+            # The server's own 500 would be plain text without our headers.
+            log.exception("unhandled error in %s %s", scope["method"], scope["path"])
+            internal = LunaError("INTERNAL")
+            scope["luna.error_code"] = internal.kind.code
+            await _send_error(send_with_id, internal)
         finally:
+            status = status or 500
             elapsed = time.perf_counter() - started
-            log.info("%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed * 1000)
+            log.info(
+                "%s %s %s %d %.1fms", client, scope["method"], scope["path"], status, elapsed * 1000
+            )
             route = scope.get("path_template") or UNMATCHED
             for observe in self.observers:
                 observe(scope["method"], route, status, scope.get("luna.error_code"), elapsed)
             REQUEST_ID.reset(token)
             AUDIT_CONTEXT.reset(audit_token)
+
+
+def _refused_before_routing(scope: Scope, sent: str | None, request_id: str) -> LunaError | None:
+    """A malformed request id, a path no route can mean (a body announced too large:
+    BodyReader.announced_error)."""
+    if sent is not None and request_id != sent:  # an empty value is malformed too
+        return LunaError("BAD_REQUEST_ID", value=sent[:100])
+    problem = path_problem(scope)  # type: ignore[arg-type]
+    if problem is not None:
+        return LunaError("BAD_PATH", reason=problem)
+    return None
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -133,7 +171,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 async def _send_error(send: Any, error: LunaError) -> None:
-    """Answer before Litestar sees the request (a malformed Luna-Request-Id)."""
+    """Answer before Litestar sees the request (see `_refused_before_routing`)."""
     body = json.dumps(error.body()).encode()
     await send(
         {
@@ -142,6 +180,7 @@ async def _send_error(send: Any, error: LunaError) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
+                *((name.lower().encode(), value.encode()) for name, value in error.headers.items()),
             ],
         }
     )
@@ -183,8 +222,11 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         return Redirect(path="/login", query_params={"next": target}, status_code=303)
     if error.status == 401 and mode is Mode.PARTIAL:
         # htmx names the page the operator is on; come back to it after signing in.
-        current = urlsplit(request.headers.get("hx-current-url", ""))
-        back = current.path + (f"?{current.query}" if current.query else "")
+        try:
+            current = urlsplit(request.headers.get("hx-current-url", ""))
+            back = current.path + (f"?{current.query}" if current.query else "")
+        except ValueError:  # not a URL ("http://[")
+            back = ""
         location = f"/login?{urlencode({'next': back})}" if back.startswith("/") else "/login"
         return Response(content=b"", status_code=401, headers={"HX-Redirect": location})
     if (
@@ -361,13 +403,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
         on_shutdown=[stop],
         openapi_config=None,
         logging_config=None,
-        request_max_body_size=1024 * 1024,
+        # BodyReader enforces the limits first (webapp/web/request_limits.py).
+        request_max_body_size=BODY_MAX_BYTES,
+        multipart_form_part_limit=FORM_MAX_FIELDS,
         debug=False,
     )
     app.state.settings = settings
     app.state.authenticator = Authenticator(settings)
     app.state.default_password = DefaultPasswordCheck()
     app.observers = []
+    app.trusted_proxies = TrustedProxies(settings.trusted_proxies)
+    app.read_timeout = settings.request_read_timeout
     # GET /metrics: request counts and latency of this process (webapp/system/metrics.py).
     app.state.request_metrics = RequestMetrics()
     app.observers.append(app.state.request_metrics.observe)

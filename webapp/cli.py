@@ -60,8 +60,14 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         create_app(settings),
         host=args.host or settings.host,
         port=args.port or settings.port,
-        # Unparsable requests get the LUNA error body too (webapp/web/http_protocol.py).
-        http=protocol_class(),
+        # Unparsable requests get the LUNA error body too, and a slow request head a
+        # timeout (webapp/web/http_protocol.py).
+        http=protocol_class(settings.request_read_timeout),
+        # The service has no WebSocket route: an upgrade request is answered as HTTP.
+        ws="none",
+        # Forwarding headers are read by webapp/web/client_address.py, from the
+        # proxies of TRUSTED_PROXIES only (uvicorn's default trusts 127.0.0.1).
+        proxy_headers=False,
         log_config=None,
         access_log=False,
         server_header=False,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from webapp.networks import Network, parse_networks
 from webapp.outbound.addresses import AddressRefused, AllowedNetworks
 from webapp.outbound.urls import check_url
 from webapp.redaction import redact_url
@@ -87,6 +88,15 @@ def _outbound_url(name: str, default: str) -> str:
     except (ValueError, AddressRefused) as error:
         raise SettingsError(f"{name}={redact_url(value)!r}: {error}") from None
     return value
+
+
+def _network_list(name: str) -> tuple[Network, ...]:
+    try:
+        return parse_networks(os.environ.get(name, ""))
+    except ValueError as error:
+        raise SettingsError(f"{name}: {error}") from None
+
+
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -172,11 +182,19 @@ class Settings:
     production: bool = False
     """LUNA_ADMIN_ENV=production: stricter checks in `luna-admin check`."""
     login_max_failures: int = 5
-    """Failed sign-ins for one login before it is locked for a while."""
+    """Failed sign-ins for one login from one address before that pair is locked, and
+    for one login from all addresses before its guesses are spaced by a delay."""
     login_failure_window: int = 300
-    """Seconds over which failures are counted, and the length of a lock."""
+    """Seconds without a failure after which failures are forgotten; the length of a lock."""
+    login_max_delay: int = 60
+    """Cap, in seconds, of the growing delay between guesses at one login."""
     credential_cache_ttl: int = 60
     """Seconds a verified Basic credential is remembered (0 turns the cache off)."""
+    request_read_timeout: float = 30.0
+    """Seconds a client has to send a request's head, and again its body."""
+    trusted_proxies: tuple[Network, ...] = ()
+    """Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or
+    CIDRs); none by default (webapp/web/client_address.py)."""
     log_level: str = "info"
     log_format: str = "text"
     """text or json."""
@@ -249,7 +267,10 @@ class Settings:
             == "production",
             login_max_failures=_int("LOGIN_MAX_FAILURES", 5, minimum=1),
             login_failure_window=_int("LOGIN_FAILURE_WINDOW", 300, minimum=1),
+            login_max_delay=_int("LOGIN_MAX_DELAY", 60, minimum=1),
             credential_cache_ttl=_int("CREDENTIAL_CACHE_TTL", 60, minimum=0),
+            request_read_timeout=_float("REQUEST_READ_TIMEOUT", 30.0, minimum=1.0),
+            trusted_proxies=_network_list("TRUSTED_PROXIES"),
             log_level=_choice("LOG_LEVEL", "info", {"debug", "info", "warning", "error"}),
             log_format=_choice("LOG_FORMAT", "text", {"text", "json"}),
             host=os.environ.get("HOST") or "127.0.0.1",

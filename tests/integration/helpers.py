@@ -84,11 +84,18 @@ async def add_platform_data(
 
 
 @asynccontextmanager
+async def client_at(app: Any, address: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the test app whose connection comes from `address` (the TCP peer
+    the app sees), with its own cookies."""
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@asynccontextmanager
 async def app_client(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
     """A client of an app built with other settings (same database and pool)."""
-    app = create_app(test_settings(**overrides))
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40001))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with client_at(create_app(test_settings(**overrides)), "127.0.0.1") as client:
         yield client
 
 

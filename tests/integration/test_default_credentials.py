@@ -12,7 +12,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ADMIN, ADMIN_LOGIN, ADMIN_PASSWORD, HTML, PAGE_POST, TEST_DATABASE_URL, basic
+from tests.conftest import (
+    ADMIN,
+    ADMIN_LOGIN,
+    ADMIN_PASSWORD,
+    HTML,
+    PAGE_POST,
+    TEST_DATABASE_URL,
+    basic,
+)
 from tests.integration.helpers import app_client, create_account, run_luna_admin, sign_in
 from tests.integration.test_pages import page_sign_in
 from tests.support.databases import fresh_database, sibling_database

@@ -343,7 +343,8 @@ async def test_each_operation_lists_its_error_codes(client):
         return list(schema["allOf"][1]["properties"]["error_code"]["enum"])
 
     assert codes("GET", "/4/tasks/{task_id}", 404) == [28001]
-    assert codes("PATCH", "/4/tasks/{task_id}", 400) == [12012, 12046, 28019, 29005]
+    assert codes("PATCH", "/4/tasks/{task_id}", 400) == [12012, 12046, 28019, 29005, 29227]
+    assert codes("GET", "/version", 408) == [29225]
     assert 12010 in codes("GET", "/4/accounts", 401)
     assert codes("DELETE", "/4/accounts/{account_id}", 409) == [29006]
     assert codes("GET", "/docs/spec", 415) == [12024]
@@ -352,6 +353,8 @@ async def test_each_operation_lists_its_error_codes(client):
     assert 12022 in codes("POST", "/4/tasks/gc", 400)
     assert 12022 not in codes("GET", "/4/tasks", 400)
     assert 12002 in codes("PATCH", "/4/login", 400)
+    assert codes("POST", "/4/accounts", 413) == [29014, 29220, 29221, 29223]
+    assert 29224 in codes("POST", "/4/accounts", 400)
 
 
 async def test_the_document_describes_the_answers_of_issue_9(client):

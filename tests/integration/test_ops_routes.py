@@ -22,9 +22,8 @@ from tests.conftest import ADMIN, HTML, TEST_DATABASE_URL, TEST_SECRET, basic
 from tests.integration.helpers import app_client
 from tests.support.callback_server import CallbackServer, FakeTelegramApi
 from webapp import db
-from webapp.redaction import redact_url
 from webapp.schedules.leader import LEADER_LOCK
-from webapp.settings import Settings
+from webapp.settings import Settings, parse_networks
 from webapp.system import config_view, health, plugins
 
 MASK = "********"
@@ -188,6 +187,19 @@ async def test_config_masks_every_secret_in_every_form(client):
     for response in (as_json, as_text, as_page):
         for leaked in (password, secret, "tg-pass-123"):
             assert leaked not in response.text
+
+
+async def test_config_shows_the_edge_settings(client):
+    async with app_client(
+        trusted_proxies=parse_networks("127.0.0.1, 10.0.0.0/8"), request_read_timeout=12.5
+    ) as other:
+        as_json = await other.get("/config", headers=ADMIN)
+        as_text = await other.get("/config", headers={**ADMIN, "Accept": "text/plain"})
+    security = as_json.json()["SECURITY"]
+    assert security["TRUSTED_PROXIES"] == "127.0.0.1/32,10.0.0.0/8"
+    assert security["REQUEST_READ_TIMEOUT"] == 12.5
+    assert security["LOGIN_MAX_DELAY"] == 60
+    assert "TRUSTED_PROXIES = 127.0.0.1/32,10.0.0.0/8" in as_text.text
 
 
 @pytest.mark.parametrize("accept", ["application/xml", "image/png", "application/x-yaml"])

@@ -47,6 +47,10 @@ def test_generated_secret_is_stable(tmp_path):
         ("TELEGRAM_API_URL", "http://[::1]/"),
         ("TELEGRAM_API_URL", "http://2130706433/"),
         ("TELEGRAM_API_URL", "ftp://api.telegram.org"),
+        ("TRUSTED_PROXIES", "127.0.0.1, proxy.example.com"),
+        ("TRUSTED_PROXIES", "10.0.0.0/33"),
+        ("REQUEST_READ_TIMEOUT", "0.5"),
+        ("LOGIN_MAX_DELAY", "0"),
     ],
 )
 def test_bad_values_are_refused_with_the_name(monkeypatch, tmp_path, name, value):
@@ -82,3 +86,18 @@ def test_idle_timeout_defaults_to_half_an_hour(monkeypatch, tmp_path):
     assert Settings.from_env().session_idle_timeout == 1800
     monkeypatch.setenv("SESSION_IDLE_TIMEOUT", "0")
     assert Settings.from_env().session_idle_timeout == 0
+
+
+def test_edge_settings(monkeypatch, tmp_path):
+    monkeypatch.setenv("LUNA_ADMIN_VAR_DIR", str(tmp_path))
+    for name in ("TRUSTED_PROXIES", "REQUEST_READ_TIMEOUT", "LOGIN_MAX_DELAY"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings.from_env()
+    assert settings.trusted_proxies == ()  # nobody's X-Forwarded-For is believed
+    assert settings.request_read_timeout == 30.0 and settings.login_max_delay == 60
+    monkeypatch.setenv("TRUSTED_PROXIES", " 127.0.0.1 , 10.0.0.0/8,::1,")
+    assert [str(network) for network in Settings.from_env().trusted_proxies] == [
+        "127.0.0.1/32",
+        "10.0.0.0/8",
+        "::1/128",
+    ]

@@ -37,7 +37,7 @@ class Authenticator:
         self.settings = settings
         self.cache = CredentialCache(settings.secret_key, settings.credential_cache_ttl)
         self.policy = throttle.ThrottlePolicy(
-            settings.login_max_failures, settings.login_failure_window
+            settings.login_max_failures, settings.login_failure_window, settings.login_max_delay
         )
 
     async def check_password(self, login: str, password: str, ip: str) -> Principal:
@@ -51,8 +51,9 @@ class Authenticator:
             key = self.cache.key(row["account_id"], row["password_hash"], password)
             if self.cache.hit(key):
                 return _principal(row, "basic")
-        wait = await throttle.retry_after(login, ip)
-        if wait is not None:
+        keys = throttle.keys_for(login, ip)
+        wait = await throttle.admit(keys, self.policy)
+        if wait is not None:  # refused before any verification: a throttled guess costs no argon2
             raise LunaError("LOGIN_THROTTLED", headers={"Retry-After": str(wait)}, retry_after=wait)
         if row is None:
             await burn_verification(password)
@@ -61,7 +62,7 @@ class Authenticator:
             verified = await verify_password(password, row["password_hash"])
         if not verified:
             async with db.engine().transaction():
-                await throttle.record_failure(login, ip, self.policy)
+                await throttle.record_failure(keys, self.policy)
                 # The login typed is named only when it is an account's: an unknown
                 # "login" is too often a password typed into the wrong field.
                 await audit.record(
@@ -76,7 +77,7 @@ class Authenticator:
             raise LunaError("WRONG_CREDENTIALS")
         assert key is not None and row is not None
         self.cache.remember(key, row["account_id"])
-        await throttle.clear_login(login)
+        await throttle.clear_pair(keys)
         return _principal(row, "basic")
 
     async def check_session(self, token: str, *, touch: bool = True) -> Principal:

@@ -258,4 +258,3 @@ async def _check_current_password(request: AnyRequest, principal: Principal) -> 
             path="current_password",
             message="the current password is not correct",
         ) from None
-

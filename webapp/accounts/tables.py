@@ -59,9 +59,10 @@ class AuthSession(Table, tablename="auth_session"):
 
 
 class LoginThrottle(Table, tablename="login_throttle"):
-    """Failed sign-ins per key (a login or a client address) in the current window."""
+    """Failed sign-ins per key: a login, a client address, or the two together
+    (webapp/accounts/throttle.py)."""
 
     key = Varchar(length=200, primary_key=True)
     failures = Integer()
-    window_start = Timestamptz()
+    last_failure = Timestamptz()
     locked_until = Timestamptz(null=True, default=None)

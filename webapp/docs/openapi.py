@@ -46,8 +46,27 @@ DOCUMENTED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 """HEAD and OPTIONS are the framework's, answered the same for every route."""
 
 AUTH_ERRORS = ("NO_AUTH_HEADERS", "WRONG_CREDENTIALS", "SESSION_INVALID", "NOT_ADMIN")
-BODY_ERRORS = ("NO_JSON", "JSON_VALIDATION", "BODY_TOO_LARGE", "BAD_FORM")
-EVERY_ROUTE_ERRORS = ("BAD_REQUEST_ID", "BAD_HTTP_REQUEST", "INTERNAL", "DATABASE_UNAVAILABLE")
+BODY_ERRORS = (
+    "NO_JSON",
+    "JSON_VALIDATION",
+    "BODY_TOO_LARGE",
+    "BAD_FORM",
+    # The limits of webapp/web/request_limits.py, checked while the body is read.
+    "FORM_TOO_MANY_FIELDS",
+    "FORM_FIELD_TOO_LARGE",
+    "FORM_TOO_DEEP",
+    "JSON_TOO_MANY_ITEMS",
+    "JSON_TOO_DEEP",
+    "BODY_INCOMPLETE",
+)
+EVERY_ROUTE_ERRORS = (
+    "BAD_REQUEST_ID",
+    "BAD_HTTP_REQUEST",
+    "BAD_PATH",
+    "REQUEST_TIMEOUT",
+    "INTERNAL",
+    "DATABASE_UNAVAILABLE",
+)
 
 HTML: JsonSchema = {"type": "string", "description": "an HTML page"}
 

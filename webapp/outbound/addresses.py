@@ -23,8 +23,10 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from webapp.networks import Network, parse_networks
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPNetwork = Network
 
 
 def _nets(*pairs: tuple[str, str]) -> tuple[tuple[IPNetwork, str], ...]:
@@ -87,16 +89,7 @@ class AllowedNetworks:
     @classmethod
     def parse(cls, text: str) -> AllowedNetworks:
         """`"10.1.0.0/16, 127.0.0.1/32"`; ValueError naming the entry that is not a CIDR."""
-        networks = []
-        for item in text.split(","):
-            entry = item.strip()
-            if not entry:
-                continue
-            try:
-                networks.append(ipaddress.ip_network(entry, strict=False))
-            except ValueError:
-                raise ValueError(f"{entry!r} is not a network such as 10.0.0.0/8") from None
-        return cls(tuple(networks))
+        return cls(parse_networks(text))
 
     def __str__(self) -> str:
         return ",".join(str(net) for net in self.networks)

@@ -49,6 +49,9 @@ LAYOUT: dict[str, tuple[str, str]] = {
     "login_max_failures": ("SECURITY", "LOGIN_MAX_FAILURES"),
     "login_failure_window": ("SECURITY", "LOGIN_FAILURE_WINDOW"),
     "credential_cache_ttl": ("SECURITY", "CREDENTIAL_CACHE_TTL"),
+    "login_max_delay": ("SECURITY", "LOGIN_MAX_DELAY"),
+    "trusted_proxies": ("SECURITY", "TRUSTED_PROXIES"),
+    "request_read_timeout": ("SECURITY", "REQUEST_READ_TIMEOUT"),
     "workers_in_process": ("TASKS", "WORKERS_IN_PROCESS"),
     "worker_heartbeat_seconds": ("TASKS", "WORKER_HEARTBEAT_SECONDS"),
     "worker_dead_after_seconds": ("TASKS", "WORKER_DEAD_AFTER_SECONDS"),
@@ -72,6 +75,9 @@ def shown_value(name: str, value: Any) -> Any:
         return int(value)
     if isinstance(value, Path):
         value = str(value)
+    if isinstance(value, tuple) and value and not isinstance(value[0], str):
+        # TRUSTED_PROXIES: networks, written as the setting is (CALLBACK_ALLOWED_NETWORKS too)
+        value = ",".join(str(item) for item in value)
     if isinstance(value, list | tuple):
         return [shown_value(name, item) for item in value]
     if isinstance(value, str):

@@ -24,6 +24,9 @@ from typing import Any
 
 from webapp.web.errors import LunaError
 
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+"""A licence does not expire before the Unix epoch; a year such as 0999 is a typo."""
+
 
 class Kind(enum.Enum):
     INTEGER = "integer"
@@ -52,7 +55,10 @@ class SettingSpec:
     def rule(self) -> str:
         """What a value may be, in words (shown beside the field and in errors)."""
         if self.kind is Kind.TIME_OR_NULL:
-            return "an ISO 8601 time with a zone (2027-01-31T00:00:00Z), or empty for null"
+            return (
+                "an ISO 8601 time with a zone (2027-01-31T00:00:00Z) from 1970 to 9999 "
+                "in UTC, or empty for null"
+            )
         span = f"a whole number from {self.minimum:,} to {self.maximum:,}"
         return f"{span}, or empty for null" if self.nullable else span
 
@@ -95,8 +101,13 @@ class SettingSpec:
             raise self._refuse(f"'{value[:60]}' is not an ISO 8601 time") from None
         if parsed.tzinfo is None:
             raise self._refuse(f"'{value[:60]}' has no time zone")
-        utc = parsed.astimezone(UTC)
-        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+        try:
+            utc = parsed.astimezone(UTC)
+        except OverflowError:
+            raise self._refuse(f"'{value[:60]}' is out of range in UTC") from None
+        if utc < EARLIEST_TIME:
+            raise self._refuse(f"'{value[:60]}' is before {EARLIEST_TIME.year}")
+        return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     def _refuse(self, reason: str) -> LunaError:
         return LunaError(

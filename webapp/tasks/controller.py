@@ -29,6 +29,7 @@ from webapp.web.body import check_body, form_field, read_body
 from webapp.web.errors import LunaError
 from webapp.web.negotiation import Mode, redirect, render, respond, response_mode
 from webapp.web.params import Page, Query, page_url, parse_id
+from webapp.web.request_limits import load_json
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -283,7 +284,7 @@ def _parse_policy_text(text: str | None) -> Any:
     if not text or not text.strip():
         raise LunaError("NO_JSON", reason="Type the policy as JSON; {} is the default policy")
     try:
-        return json.loads(text)
+        return load_json(text)
     except json.JSONDecodeError as exc:
         raise LunaError(
             "NO_JSON",

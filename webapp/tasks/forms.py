@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import parse_qsl
 
 from litestar import Request
 
 from webapp.tasks.schemas import EXTRACTION_TARGETS, GC_TARGETS
 from webapp.tasks.states import RESULT_TTL_DAYS, TaskType
+from webapp.web.body import form_pairs
 from webapp.web.errors import LunaError
 
 GC_FIELDS = (
@@ -97,14 +97,9 @@ def form_errors(
 async def typed_form(request: Request[Any, Any, Any]) -> dict[str, str]:
     """The posted fields as typed, by their dotted names (the last of a name wins,
     as in webapp.web.body), to fill a form in error again."""
-    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     try:
-        if content_type == "multipart/form-data":
-            form = await request.form()
-            pairs = [(key, value) for key, value in form.multi_items() if isinstance(value, str)]
-        else:
-            pairs = parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True)
-    except (UnicodeDecodeError, ValueError):
+        pairs = await form_pairs(request)
+    except LunaError:
         return {}
     return {key: value for key, value in pairs if not key.startswith("_")}
 

@@ -505,10 +505,13 @@ async def reap(settings: Settings) -> int:
 
 
 async def housekeeping(settings: Settings, stop: asyncio.Event, every: float = 5.0) -> None:
-    """The reaper, the result TTL and the audit retention, periodically, in every
-    serving or worker process."""
+    """The reaper, the result TTL, the audit retention and stale sign-in counters,
+    periodically, in every serving or worker process."""
+    from webapp.accounts import throttle
     from webapp.audit import service as audit_service
     from webapp.tasks.service import delete_expired_results
+
+    counters = throttle.ThrottlePolicy(settings.login_max_failures, settings.login_failure_window)
 
     while not stop.is_set():
         try:
@@ -518,6 +521,7 @@ async def housekeeping(settings: Settings, stop: asyncio.Event, every: float = 5
             async with db.connection() as conn:
                 await outbox.purge_finished(conn)
             await audit_service.purge_expired(settings.audit_retention_days)
+            await throttle.forget_stale(counters)
         except Exception:
             log.exception("housekeeping failed")
         with contextlib.suppress(TimeoutError):

@@ -41,7 +41,7 @@ def basic_credentials(header: str) -> tuple[str, str]:
         raise LunaError("WRONG_CREDENTIALS")
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, ValueError):  # ValueError: bytes past ASCII in the header
         raise LunaError("WRONG_CREDENTIALS") from None
     login, sep, password = decoded.partition(":")
     if not sep or not login or "\x00" in login or len(login) > 256:

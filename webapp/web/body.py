@@ -23,11 +23,12 @@ from urllib.parse import parse_qsl
 from jsonschema import Draft7Validator, FormatChecker, validators
 from jsonschema.exceptions import ValidationError, best_match
 from litestar import Request
+from litestar.exceptions import HTTPException
 
 from webapp.web.errors import LunaError
 from webapp.web.params import UUID_RE, parse_time
+from webapp.web.request_limits import FORM_MAX_FIELDS, FORM_MAX_NESTING, load_json
 
-MAX_BODY_BYTES = 1024 * 1024
 FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
 
 
@@ -161,6 +162,8 @@ def _coerce_form(form: dict[str, str], schema: dict[str, Any]) -> dict[str, Any]
     result: dict[str, Any] = {}
     for name, value in form.items():
         parts = name.split(".")
+        if len(parts) > FORM_MAX_NESTING:
+            raise LunaError("FORM_TOO_DEEP", name=name[:80], limit=FORM_MAX_NESTING)
         target, sub = result, schema
         for part in parts[:-1]:
             sub = _subschema(sub, part)
@@ -204,48 +207,54 @@ def _refuse_nul(value: Any, path: str) -> None:
 
 
 async def read_raw_body(request: Request[Any, Any, Any], schema: dict[str, Any]) -> Any:
+    """The body as parsed JSON, or a form as the body a JSON client would send.
+
+    The limits of webapp/web/request_limits.py hold while it is read; JSON is
+    parsed by `load_json`, within its own limits."""
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-        raise LunaError("BODY_TOO_LARGE", limit=MAX_BODY_BYTES)
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise LunaError("BODY_TOO_LARGE", limit=MAX_BODY_BYTES)
     if content_type in FORM_TYPES:
-        return _coerce_form(await _read_form(request, content_type, raw), schema)
+        fields = {key: value for key, value in await form_pairs(request) if not key.startswith("_")}
+        return _coerce_form(fields, schema)
+    raw = await request.body()
     if content_type and content_type != "application/json" and not content_type.endswith("+json"):
         raise LunaError("NO_JSON")
     if not raw.strip():
         raise LunaError("NO_JSON")
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        # RecursionError: absurdly deep nesting, which no route accepts anyway.
+        return load_json(raw)
+    except (ValueError, UnicodeDecodeError):
         raise LunaError("NO_JSON") from None
 
 
-async def _read_form(
-    request: Request[Any, Any, Any], content_type: str, raw: bytes
-) -> dict[str, str]:
-    if content_type == "multipart/form-data":
-        form = await request.form()
-        pairs = [(key, value) for key, value in form.multi_items() if isinstance(value, str)]
-    else:
-        try:
-            pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
-        except UnicodeDecodeError:
-            raise LunaError("BAD_FORM") from None
-    return {key: value for key, value in pairs if not key.startswith("_")}
+async def form_pairs(request: Request[Any, Any, Any]) -> list[tuple[str, str]]:
+    """The fields of a posted form (urlencoded or multipart) in order, parsed once per
+    request; page plumbing (`_confirm`, `_back`) included. No fields for a body
+    that is not a form."""
+    cached: list[tuple[str, str]] | None = request.scope.get("luna.form")  # type: ignore[assignment]
+    if cached is not None:
+        return cached
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type not in FORM_TYPES:
+        return []
+    try:
+        if content_type == "multipart/form-data":
+            form = await request.form()
+            pairs = [(key, value) for key, value in form.multi_items() if isinstance(value, str)]
+        else:
+            text = (await request.body()).decode("utf-8")
+            pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=FORM_MAX_FIELDS)
+    except LunaError:
+        raise  # a limit, found while reading
+    except (HTTPException, UnicodeDecodeError, LookupError, ValueError):
+        # Undecodable bytes, an unknown charset, a malformed multipart body.
+        raise LunaError("BAD_FORM") from None
+    request.scope["luna.form"] = pairs  # type: ignore[typeddict-unknown-key]
+    return pairs
 
 
 async def form_field(request: Request[Any, Any, Any], name: str) -> str | None:
-    """One raw field of a urlencoded form (for page plumbing such as `_confirm`)."""
-    raw = await request.body()
-    try:
-        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True)
-    except UnicodeDecodeError:
-        return None
-    for key, value in pairs:
+    """One raw field of a posted form (for page plumbing such as `_confirm`)."""
+    for key, value in await form_pairs(request):
         if key == name:
             return value
     return None

@@ -286,8 +286,11 @@ _KINDS = [
         429,
         "Too many requests",
         "Too many failed sign-in attempts, try again in {retry_after} s",
-        "Failed sign-ins for this login or address passed LOGIN_MAX_FAILURES within "
-        "LOGIN_FAILURE_WINDOW seconds; the answer is the same whether the login exists.",
+        "Too many failed sign-ins for this login from this address, or from this address "
+        "for any login, or guesses at this login from addresses that already failed come "
+        "faster than its growing delay allows (docs/security.md, Sign-in throttling). "
+        "Retry-After says when to try again; the answer is the same whether the login "
+        "exists, and a throttled attempt checks no password.",
     ),
     ErrorKind(
         29005,
@@ -336,6 +339,77 @@ _KINDS = [
         "Bad/incomplete input data",
         "Request does not contain a valid form",
         "A form body could not be decoded.",
+    ),
+    ErrorKind(
+        29220,
+        "FORM_TOO_MANY_FIELDS",
+        413,
+        "Request entity too large",
+        "The form has more than {limit} fields",
+        "Forms are counted while they are read and refused at the first field past the "
+        "limit (docs/security.md, Limits on requests).",
+    ),
+    ErrorKind(
+        29221,
+        "FORM_FIELD_TOO_LARGE",
+        413,
+        "Request entity too large",
+        "A form field is larger than {limit} bytes",
+        "One field of a form (its raw, encoded bytes; in a multipart form the whole part) "
+        "is past the limit (docs/security.md, Limits on requests).",
+    ),
+    ErrorKind(
+        29222,
+        "FORM_TOO_DEEP",
+        400,
+        "Bad/incomplete input data",
+        "Form field '{name}' nests deeper than {limit} levels",
+        "Dotted form field names build nested objects; their depth is limited "
+        "(docs/security.md, Limits on requests).",
+    ),
+    ErrorKind(
+        29223,
+        "JSON_TOO_MANY_ITEMS",
+        413,
+        "Request entity too large",
+        "The JSON body has more than {limit} items",
+        "Commas and opening brackets are counted before the JSON is parsed, wherever they "
+        "are (docs/security.md, Limits on requests).",
+    ),
+    ErrorKind(
+        29224,
+        "JSON_TOO_DEEP",
+        400,
+        "Bad/incomplete input data",
+        "The JSON body nests deeper than {limit} levels",
+        "Arrays and objects inside each other are limited in depth "
+        "(docs/security.md, Limits on requests).",
+    ),
+    ErrorKind(
+        29225,
+        "REQUEST_TIMEOUT",
+        408,
+        "Request timeout",
+        "The request was not received within {seconds} s",
+        "The head, or the body, of a request took longer than REQUEST_READ_TIMEOUT to "
+        "arrive; the connection is closed (docs/security.md, Limits on requests).",
+    ),
+    ErrorKind(
+        29226,
+        "BODY_INCOMPLETE",
+        400,
+        "Bad/incomplete input data",
+        "The connection closed before the body was complete",
+        "The client went away in the middle of its body; nothing was changed.",
+    ),
+    ErrorKind(
+        29227,
+        "BAD_PATH",
+        400,
+        "Bad/incomplete input data",
+        "The path is not valid: {reason}",
+        "A path with a NUL character, a '%' not followed by two hexadecimal digits, or "
+        "percent-encoded bytes that are not UTF-8 is refused for every route.",
     ),
     ErrorKind(
         29101,

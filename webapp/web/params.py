@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -36,14 +36,19 @@ def parse_id(value: str, name: str) -> int:
 
 
 def parse_time(value: str, name: str) -> datetime:
-    """ISO 8601 with a zone ('Z' or an offset); a naive time is ambiguous and refused."""
+    """ISO 8601 with a zone ('Z' or an offset), as a UTC time.
+
+    A naive time is ambiguous and refused; so is a time that leaves years 1-9999
+    when it is converted to UTC (0001-01-01T00:00:00+14:00 is in year 0), which
+    neither Python nor the database driver can carry.
+    """
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        if parsed.tzinfo is None:
+            raise ValueError("no zone")
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise LunaError("BAD_QUERY_PARAM", name=name) from None
-    if parsed.tzinfo is None:
-        raise LunaError("BAD_QUERY_PARAM", name=name)
-    return parsed
 
 
 @dataclass(frozen=True)
