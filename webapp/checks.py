@@ -12,7 +12,8 @@ async def default_password_still_valid() -> bool:
     await db.start_pool(1)
     try:
         row = await db.fetchrow(
-            "SELECT password_hash FROM account WHERE login = $1", DEFAULT_ADMIN_LOGIN
+            "SELECT password_hash FROM account WHERE login = $1 AND remove_time IS NULL",
+            DEFAULT_ADMIN_LOGIN,
         )
     finally:
         await db.close_pool()

@@ -124,8 +124,10 @@ class Settings:
     """How often a worker proves it is alive while it holds a subtask."""
     worker_dead_after_seconds: float = 15.0
     """A subtask whose heartbeat is older than this goes back to the queue."""
-    gc_batch_size: int = 5000
-    """Rows removed per batch (one transaction; a cancel takes effect between batches)."""
+    gc_batch_size: int = 20_000
+    """Rows removed per batch (one transaction; a cancel takes effect between batches).
+    A batch costs a few round trips whatever its size: at 20,000 rows (about 0.1 s)
+    they weigh little against the rows, and a cancel still stops within that."""
     subtask_size: int = 100_000
     """Objects per subtask (the unit workers claim)."""
     extraction_batch_size: int = 32
@@ -175,7 +177,7 @@ class Settings:
             workers_in_process=_int("WORKERS_IN_PROCESS", 1, minimum=0),
             worker_heartbeat_seconds=_float("WORKER_HEARTBEAT_SECONDS", 2.0, minimum=0.1),
             worker_dead_after_seconds=_float("WORKER_DEAD_AFTER_SECONDS", 15.0, minimum=1.0),
-            gc_batch_size=_int("GC_BATCH_SIZE", 5000, minimum=1),
+            gc_batch_size=_int("GC_BATCH_SIZE", 20_000, minimum=1),
             subtask_size=_int("SUBTASK_SIZE", 100_000, minimum=1),
             extraction_batch_size=_int("EXTRACTION_BATCH_SIZE", 32, minimum=1),
             extraction_backend=os.environ.get("EXTRACTION_BACKEND", ""),

@@ -41,7 +41,7 @@ async def account_for(token: str) -> Any:
     return await db.fetchrow(
         "SELECT a.account_id, a.login, a.account_type, a.password_hash FROM auth_session s "
         "JOIN account a ON a.account_id = s.account_id "
-        "WHERE s.token_hash = $1 AND s.expire_time > now()",
+        "WHERE s.token_hash = $1 AND s.expire_time > now() AND a.remove_time IS NULL",
         token_hash(token),
     )
 

@@ -13,6 +13,7 @@ import asyncio
 import json
 from typing import Any
 
+from webapp.platform.service import live_owner
 from webapp.tasks.work import Applied, Filters, ResultPart, Work, range_clause, uuid_ranges
 
 
@@ -41,6 +42,7 @@ class ExtractWork(Work):
 
     def where(self) -> Filters:
         f, where = self.content["filters"], Filters()
+        where.add(live_owner("f.account_id"))  # not the faces of an account being removed
         if f.get("account_id"):
             where.add("f.account_id = {}::uuid", f["account_id"])
         if f.get("face_id__gte"):

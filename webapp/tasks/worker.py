@@ -62,9 +62,12 @@ class SubtaskCancelled(Exception):
 
 
 def make_work(task_type: int, content: dict[str, Any], settings: Settings) -> Work:
+    from webapp.tasks.account_removal import AccountRemoval, is_removal
     from webapp.tasks.extract import ExtractWork
     from webapp.tasks.gc import gc_work
 
+    if is_removal(task_type, content):
+        return AccountRemoval(content, settings.gc_batch_size, settings.subtask_size)
     if task_type == TaskType.GC:
         return gc_work(content, settings.gc_batch_size, settings.subtask_size)
     if task_type == TaskType.ADDITIONAL_EXTRACT:
@@ -310,16 +313,24 @@ async def finish_task_if_complete(settings: Settings, task_id: int) -> None:
                 task_id,
             )
             await outbox.enqueue_task_event(conn, task)
-        if counts.get(Status.FAILED, 0) == sum(counts.values()):
+        work = make_work(task["task_type"], json.loads(task["content"]), settings)
+        failed = counts.get(Status.FAILED, 0)
+        if failed == sum(counts.values()) or (failed and work.all_or_nothing):
+            error = (
+                "every subtask failed"
+                if failed == sum(counts.values())
+                else (f"{failed} of {sum(counts.values())} subtasks failed")
+            )
             task = await conn.fetchrow(
                 "UPDATE task SET task_status = 3, end_time = now(), last_update_time = now() "
                 "WHERE task_id = $1 RETURNING *",
                 task_id,
             )
-            await outbox.enqueue_task_event(conn, task, error="every subtask failed")
-            log.warning("task %s failed: every subtask failed", task_id)
+            await outbox.enqueue_task_event(conn, task, error=error)
+            log.warning("task %s failed: %s", task_id, error)
             return
-        result_id = await _store_result(conn, settings, task)
+        collected = await work.collect(conn, task_id)
+        result_id = await _store_result(conn, work, task, collected)
         task = await conn.fetchrow(
             "UPDATE task SET task_status = 5, result_id = $2, end_time = clock_timestamp(), "
             "last_update_time = now() WHERE task_id = $1 RETURNING *",
@@ -332,16 +343,18 @@ async def finish_task_if_complete(settings: Settings, task_id: int) -> None:
 
 
 MAX_RESULT_IDS = 1_000_000
-"""Ids listed in one result; beyond this the result says how many it leaves out
-(a jsonb value is limited to 256 MiB, about 6.7 million uuids)."""
+"""Ids listed in one result (an answer of about 40 MB); beyond this the result
+says how many it leaves out."""
 
 
-async def _store_result(conn: Any, settings: Settings, task: Any) -> uuid.UUID | None:
-    """The result, assembled by PostgreSQL from the batches' parts (ids never load here)."""
-    content = json.loads(task["content"])
-    work = make_work(task["task_type"], content, settings)
-    if task["task_type"] == TaskType.GC and not work.stores_ids:
-        return None  # store_results false: the counts are in the subtasks
+async def _store_result(
+    conn: Any, work: Work, task: Any, collected: dict[str, Any]
+) -> uuid.UUID | None:
+    """The result's counts. Its ids stay in the parts the batches wrote: the
+    result route reads them from there (webapp/tasks/service.py), so finishing a
+    task costs the same whether it handled ten ids or a million."""
+    if not work.stores_result:
+        return None  # GC with store_results false: the counts are in the subtasks
     totals = await conn.fetchrow(
         "SELECT coalesce(sum((progress->>'handled')::bigint), 0) AS handled, "
         "coalesce(sum((progress->>'failed')::bigint), 0) AS failed "
@@ -350,29 +363,18 @@ async def _store_result(conn: Any, settings: Settings, task: Any) -> uuid.UUID |
     )
     handled = int(totals["handled"])
     summary, ids_key = work.summary(handled, int(totals["failed"]))
+    summary.update(collected)
     if ids_key and handled > MAX_RESULT_IDS:
         summary[f"{ids_key}_omitted"] = handled - MAX_RESULT_IDS
     ttl = (json.loads(task["result_storage_policy"]) or {}).get("ttl")
     result_id: uuid.UUID = await conn.fetchval(
-        """
-        INSERT INTO task_result (task_id, content, expire_time)
-        SELECT $1, $2::jsonb || CASE WHEN $3::text IS NULL THEN '{}'::jsonb ELSE
-            jsonb_build_object($3::text, coalesce((
-                SELECT jsonb_agg(x.v ORDER BY x.subtask_id, x.seq, x.i)
-                FROM (SELECT p.subtask_id, p.seq, e.v, e.i
-                      FROM subtask_result_part p
-                      JOIN subtask s ON s.subtask_id = p.subtask_id
-                      CROSS JOIN LATERAL unnest(p.ids) WITH ORDINALITY AS e(v, i)
-                      WHERE s.task_id = $1
-                      ORDER BY p.subtask_id, p.seq, e.i LIMIT $5) AS x), '[]'::jsonb)) END,
-            CASE WHEN $4::int IS NULL THEN NULL ELSE now() + make_interval(days => $4::int) END
-        RETURNING result_id
-        """,
+        "INSERT INTO task_result (task_id, content, ids_key, expire_time) "
+        "VALUES ($1, $2::jsonb, $3, CASE WHEN $4::int IS NULL THEN NULL "
+        "ELSE now() + make_interval(days => $4::int) END) RETURNING result_id",
         task["task_id"],
         json.dumps(summary),
         ids_key,
         ttl,
-        MAX_RESULT_IDS,
     )
     return result_id
 
@@ -412,11 +414,12 @@ async def housekeeping(settings: Settings, stop: asyncio.Event, every: float = 5
     """The reaper, the result TTL and the audit retention, periodically, in every
     serving or worker process."""
     from webapp.audit import service as audit_service
-    from webapp.tasks.service import delete_expired_results
+    from webapp.tasks.service import delete_expired_results, resume_account_removals
 
     while not stop.is_set():
         try:
             await reap(settings)
+            await resume_account_removals(settings)
             await delete_expired_results()
             async with db.connection() as conn:
                 await outbox.purge_finished(conn)

@@ -351,6 +351,25 @@ _KINDS = [
         "The request line or the headers are malformed or too large (about 64 KB at most); "
         "the HTTP server refused the request before any route saw it.",
     ),
+    ErrorKind(
+        29300,
+        "ACCOUNT_BEING_REMOVED",
+        409,
+        "Conflict",
+        "Account with id '{account_id}' is being removed; its id is free once the removal ends",
+        "PUT with the id of an account whose rows the workers are still removing; the removal "
+        "task (a GC task with target account) shows how far it is. Its login is free at once.",
+    ),
+    ErrorKind(
+        29301,
+        "ACCOUNT_REMOVAL_NOT_CANCELLABLE",
+        400,
+        "Bad/incomplete input data",
+        "Task '{task_id}' removes account '{account_id}' and cannot be canceled or deleted "
+        "before it ends",
+        "The account is already gone from every route; stopping its removal would only leave "
+        "its rows behind.",
+    ),
 ]
 
 CATALOGUE: dict[int, ErrorKind] = {kind.code: kind for kind in _KINDS}

@@ -1,0 +1,169 @@
+"""Removing an account in the background: a GC task (type 4) with the target
+`account`, which only `DELETE /{api}/accounts/{id}` creates (the GC route's
+schema does not offer it).
+
+The request marks the account (`account.remove_time`), ends its sessions and
+creates this task in one short transaction (webapp/accounts/service.py): from
+its commit on, the account and what it owns are gone from every route. The
+workers then delete its rows in bounded batches, table after table, so that no
+cascade or `SET NULL` updates a row that is about to go anyway:
+
+    samples, events, face attributes, faces (their descriptors and list
+    memberships go with them by cascade), lists; then the account row
+
+Each batch is one transaction with its subtask's progress, as in every GC: a
+process killed at any point loses nothing, and the next worker resumes at the
+cursor. When every subtask has ended, `collect` deletes the account row in the
+transaction that finishes the task; its cascade takes what was added in the
+meantime (a face another service wrote after the batches passed). That commit
+is the end of the removal, recorded as `account.delete_finished`. A removal
+that did not end so (a failed subtask, a task deleted by hand) is started
+again by the housekeeping of any process
+(webapp/tasks/service.py, `resume_account_removals`).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from webapp import audit
+from webapp.tasks.gc import GcWork
+from webapp.tasks.states import Status, TaskType
+from webapp.tasks.work import Applied, Filters, ResultPart, Work, uuid_ranges
+
+log = logging.getLogger(__name__)
+
+TARGET = "account"
+
+
+@dataclass(frozen=True)
+class Phase:
+    table: str
+    id_column: str
+    counter: str | None = None
+    """The account_stats column that tells how many rows there are (to plan subtasks)."""
+
+
+PHASES = (
+    Phase("sample", "sample_id"),
+    Phase("event", "event_id"),
+    Phase("face_attribute", "attribute_id", "face_attribute_count"),
+    Phase("face", "face_id", "face_count"),
+    Phase("list", "list_id", "list_count"),
+)
+"""In this order: the rows that point at faces (and samples at events) go before
+what they point at, so no `SET NULL` rewrites them first."""
+
+
+def removal_content(account_id: uuid.UUID, login: str) -> dict[str, Any]:
+    """The content of the removal task of an account."""
+    return {"target": TARGET, "filters": {"account_id": str(account_id)}, "login": login}
+
+
+def is_removal(task_type: int, content: dict[str, Any]) -> bool:
+    return task_type == TaskType.GC and content.get("target") == TARGET
+
+
+class AccountRows(GcWork):
+    """One table's rows of the account: GC batches (an id interval per batch)."""
+
+    def __init__(self, content: dict[str, Any], batch_size: int, phase: Phase) -> None:
+        super().__init__(content, batch_size, 0)
+        self.table, self.id_column = phase.table, phase.id_column
+
+    @property
+    def stores_ids(self) -> bool:
+        return False
+
+    def where(self) -> Filters:
+        account_id = self.filters["account_id"]
+        where = Filters()
+        where.add("account_id = {}::uuid", account_id)
+        # Never a live account's rows, even if this task outlived its removal.
+        where.add(
+            "EXISTS (SELECT 1 FROM account removed WHERE removed.account_id = {}::uuid "
+            "AND removed.remove_time IS NOT NULL)",
+            account_id,
+        )
+        return where
+
+
+class AccountRemoval(Work):
+    def __init__(self, content: dict[str, Any], batch_size: int, subtask_size: int) -> None:
+        super().__init__(content, batch_size, subtask_size)
+        self.tables = {phase.table: AccountRows(content, batch_size, phase) for phase in PHASES}
+
+    @property
+    def account_id(self) -> uuid.UUID:
+        return uuid.UUID(self.content["filters"]["account_id"])
+
+    @property
+    def stores_ids(self) -> bool:
+        return False
+
+    @property
+    def all_or_nothing(self) -> bool:
+        """A removal that left rows behind did not remove the account: it failed
+        (and is started again, webapp/tasks/service.py)."""
+        return True
+
+    async def plan(self, conn: Any) -> list[dict[str, Any]]:
+        """Subtasks in the order of PHASES; faces and attributes split by the
+        account's counters (read, not counted: the request must answer at once)."""
+        stats = await conn.fetchrow(
+            "SELECT * FROM account_stats WHERE account_id = $1", self.account_id
+        )
+        parts = []
+        for phase in PHASES:
+            estimated = int(stats[phase.counter]) if stats and phase.counter else 0
+            for id_range in uuid_ranges(estimated, self.subtask_size):
+                parts.append({"table": phase.table, **id_range})
+        return parts
+
+    async def fetch(self, conn: Any, subtask: dict[str, Any], cursor: Any) -> Any | None:
+        return await self.tables[subtask["table"]].fetch(conn, subtask, cursor)
+
+    async def apply(self, conn: Any, batch: Any, computed: Any, part: ResultPart) -> Applied:
+        return await self.tables[batch["subtask"]["table"]].apply(conn, batch, computed, part)
+
+    def summary(self, handled: int, failed: int) -> tuple[dict[str, Any], str | None]:
+        result = {
+            "target": TARGET,
+            "account_id": str(self.account_id),
+            "login": self.content.get("login"),
+            "removed_count": handled,
+        }
+        return result, None
+
+    async def collect(self, conn: Any, task_id: int) -> dict[str, Any]:
+        """Delete the account row when every part is done; the rows removed per
+        table (`removed_faces`, ...: scalars, which the task page shows)."""
+        rows = await conn.fetch(
+            "SELECT content->>'table' AS name, "
+            "coalesce(sum((progress->>'handled')::bigint), 0) AS removed, "
+            "count(*) FILTER (WHERE subtask_status <> $2) AS unfinished "
+            "FROM subtask WHERE task_id = $1 GROUP BY 1",
+            task_id,
+            int(Status.DONE),
+        )
+        removed = {f"removed_{row['name']}s": int(row["removed"]) for row in rows}
+        if any(row["unfinished"] for row in rows):
+            log.warning(
+                "account %s: removal task %s ended with parts not done; it will be resumed",
+                self.account_id,
+                task_id,
+            )
+            return {**removed, "account_removed": False}
+        deleted = await conn.fetchrow(
+            "DELETE FROM account WHERE account_id = $1 AND remove_time IS NOT NULL "
+            "RETURNING login, remove_time",
+            self.account_id,
+        )
+        if deleted is not None:
+            details = {"login": deleted["login"], "task_id": task_id, **removed}
+            await audit.record(conn, "account.delete_finished", "account", self.account_id, details)
+            log.info("account %s (%s): every row removed", self.account_id, deleted["login"])
+        return {**removed, "account_removed": True}
