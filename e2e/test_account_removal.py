@@ -74,6 +74,7 @@ def test_the_remove_action_shows_where_the_removal_runs(
     expect(task.result_value("removed_faces")).to_have_text(str(FACES))
     expect(task.result_value("removed_face_attributes")).to_have_text(str(FACES))
     expect(task.result_value("account_removed")).to_have_text("true")
+    page.reload()  # now that it has ended, the task can be deleted
     expect(task.delete_form).to_be_visible()
     assert database.value("SELECT count(*) FROM face WHERE account_id = $1::uuid", account_id) == 0
     assert (
