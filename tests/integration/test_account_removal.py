@@ -11,10 +11,10 @@ import httpx
 
 from tests.conftest import ADMIN, ADMIN_LOGIN, HTML, basic
 from tests.integration.helpers import add_platform_data, create_account, sign_in
-from tests.integration.tasks_helpers import create_gc, run_until_idle, settings, task
+from tests.integration.tasks_helpers import create_gc, failing, run_until_idle, settings, task
 from webapp import db
 from webapp.tasks import service as tasks_service
-from webapp.tasks.worker import Worker, make_work
+from webapp.tasks.worker import Worker
 
 OWNED_TABLES = ("sample", "event", "face_attribute", "face", "list", "auth_session")
 
@@ -262,16 +262,7 @@ async def test_a_failed_removal_is_started_again(client, monkeypatch):
     await client.delete(f"/4/accounts/{doomed}", headers=ADMIN)
     first = (await removal_task(client, doomed))["task_id"]
 
-    def broken(task_type: int, content: dict[str, Any], s: Any) -> Any:
-        work = make_work(task_type, content, s)
-
-        async def fail(*args: Any) -> None:
-            raise RuntimeError("the disk is on fire")
-
-        work.apply = fail  # type: ignore[method-assign]
-        return work
-
-    worker = Worker(settings(), work_factory=broken)
+    worker = Worker(settings(), work_factory=failing("apply"))
     while await worker.run_one():
         pass
     assert (await task(client, first))["task_status"] == 3

@@ -10,6 +10,7 @@ from tests.conftest import ADMIN
 from tests.integration.tasks_helpers import (
     create_gc,
     descriptor_faces,
+    failing,
     make_account,
     make_faces,
     poll_until,
@@ -282,24 +283,13 @@ async def test_a_failing_subtask_is_recorded_and_the_task_goes_on(client):
 
 
 async def test_a_task_whose_subtasks_all_fail_fails(client):
-    from webapp.tasks import worker as worker_module
-
     account = await make_account()
     await make_faces(account, 10, versions=(56,))
     task_id = await create_gc(
         client, {"target": "face_descriptors", "filters": {"descriptor_version": 56}}
     )
 
-    def broken(task_type, content, config):
-        work = worker_module.make_work(task_type, content, config)
-
-        async def fetch(conn, subtask, cursor):
-            raise RuntimeError("always")
-
-        work.fetch = fetch  # type: ignore[method-assign]
-        return work
-
-    worker = Worker(settings(), work_factory=broken)
+    worker = Worker(settings(), work_factory=failing("fetch"))
     while await worker.run_one():
         pass
     failed = await task(client, task_id)
