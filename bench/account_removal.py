@@ -1,4 +1,4 @@
-"""Bench 14: removing an account that owns a million faces, against one plain
+"""Bench 16: removing an account that owns a million faces, against one plain
 `DELETE ... CASCADE` of the same data.
 
 Each side gets an account of its own, seeded the same way in the same run
@@ -297,7 +297,7 @@ def _report(removals: dict[str, list[Removal]]) -> list[util.Outcome]:
     answer = max(r.answer_seconds or 0.0 for r in ours)
     rows = ours[0].rows
     rate_outcome = util.Outcome(
-        name="14 account removal",
+        name="16 account removal",
         figure=f"{rate:,.0f} rows/s",
         baseline=f"{base_rate:,.0f} rows/s DELETE",
         ratio=f"{ratio:.0%}",
@@ -305,7 +305,7 @@ def _report(removals: dict[str, list[Removal]]) -> list[util.Outcome]:
         met=ratio >= TARGET,
     )
     answer_outcome = util.Outcome(
-        name="14b removal: the 204",
+        name="16b removal: the 204",
         figure=f"{answer:.2f} s",
         baseline="-",
         ratio="-",
@@ -328,7 +328,7 @@ def _report(removals: dict[str, list[Removal]]) -> list[util.Outcome]:
         f"time to the 204: {', '.join(f'{r.answer_seconds:.3f} s' for r in ours)}",
         f"load average now: {util.load_average()}",
     ]
-    util.print_block("14. Account removal vs a plain DELETE ... CASCADE", lines, rate_outcome)
+    util.print_block("16. Account removal vs a plain DELETE ... CASCADE", lines, rate_outcome)
     return [rate_outcome, answer_outcome]
 
 

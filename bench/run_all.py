@@ -5,7 +5,7 @@
     BENCH_ONLY=http python -m bench.run_all       (only the HTTP benches, 1-5 and 13)
     BENCH_ONLY=extract python -m bench.run_all    (only the extraction overhead, 9)
     BENCH_ONLY=schedules python -m bench.run_all  (only the task schedule benches, 10-12)
-    BENCH_ONLY=removal python -m bench.run_all    (only the account removal, 14)
+    BENCH_ONLY=removal python -m bench.run_all    (only the account removal, 16)
     BENCH_ONLY=gc_cancel,version python -m bench.run_all
 
 BENCH_ONLY takes a comma-separated list of groups (http, gc, extract, schedules, removal) and
@@ -59,7 +59,7 @@ BENCHES: list[tuple[str, str, ModuleType]] = [
     ("11 fire lateness", "schedules", schedules_fire),
     ("12 leader memory", "schedules", schedules_memory),
     ("13 route stats", "http", route_stats),
-    ("14 account removal", "removal", account_removal),
+    ("16 account removal", "removal", account_removal),
 ]
 
 

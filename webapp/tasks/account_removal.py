@@ -116,11 +116,15 @@ class AccountRemoval(Work):
         stats = await conn.fetchrow(
             "SELECT * FROM account_stats WHERE account_id = $1", self.account_id
         )
-        parts = []
+        parts, counted = [], 0
         for phase in PHASES:
             estimated = int(stats[phase.counter]) if stats and phase.counter else 0
+            counted += estimated
             for id_range in uuid_ranges(estimated, self.subtask_size):
                 parts.append({"table": phase.table, **id_range})
+        # What the progress counts against: the counted tables (events and samples
+        # have no counter, and counting them here would hold up the request).
+        self.planned = counted
         return parts
 
     async def fetch(self, conn: Any, subtask: dict[str, Any], cursor: Any) -> Any | None:
