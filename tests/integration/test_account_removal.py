@@ -320,3 +320,33 @@ async def test_two_removals_of_one_account_at_once(client):
     assert sorted([first.status_code, second.status_code]) == [204, 404]
     tasks = (await client.get("/4/tasks", headers=ADMIN)).json()["tasks"]
     assert len([t for t in tasks if t["content"].get("target") == "account"]) == 1
+
+
+async def test_an_account_owning_most_of_a_table_is_removed_in_heap_order(client):
+    """Then the batches are ranges of blocks (rows that lie together), not of ids."""
+    kept = await create_account(client, "small@example.com")
+    await add_platform_data(kept, lists=1, faces=10, attributes=10)
+    doomed = await create_account(client, "dense@example.com")
+    await add_platform_data(doomed, lists=2, faces=400, attributes=300)
+    await db.fetch("ANALYZE face")
+    await db.fetch("ANALYZE face_attribute")
+    rows_before = await owned_rows(doomed)
+    await client.delete(f"/4/accounts/{doomed}", headers=ADMIN)
+    removal = await removal_task(client, doomed)
+    parts = (await client.get(f"/4/tasks/{removal['task_id']}/subtasks", headers=ADMIN)).json()
+    by_table = {s["content"]["table"]: s["content"] for s in parts["subtasks"]}
+    assert "block_gte" in by_table["face"] and "block_gte" in by_table["face_attribute"]
+    assert "id_gte" in by_table["event"]
+    # Rows added at the end of the table meanwhile go too (the last range is open).
+    await db.fetch(
+        "INSERT INTO face (account_id) SELECT $1 FROM generate_series(1, 50)", uuid.UUID(doomed)
+    )
+    await run_until_idle(settings(gc_batch_size=30))
+    assert await owned_rows(doomed) == dict.fromkeys(rows_before, 0)
+    result = (await client.get(f"/4/tasks/{removal['task_id']}/result", headers=ADMIN)).json()
+    assert result["removed_faces"] == 450 and result["removed_face_attributes"] == 300
+    assert (await client.get(f"/4/accounts/{kept}", headers=ADMIN)).json()["stats"] == {
+        "list_count": 1,
+        "face_count": 10,
+        "face_attribute_count": 10,
+    }

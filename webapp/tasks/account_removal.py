@@ -24,7 +24,9 @@ again by the housekeeping of any process
 
 from __future__ import annotations
 
+import itertools
 import logging
+import math
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +34,14 @@ from typing import Any
 from webapp import audit
 from webapp.tasks.gc import GcWork
 from webapp.tasks.states import Status, TaskType
-from webapp.tasks.work import Applied, Filters, ResultPart, Work, uuid_ranges
+from webapp.tasks.work import (
+    MAX_UUID_SUBTASKS,
+    Applied,
+    Filters,
+    ResultPart,
+    Work,
+    uuid_ranges,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +76,17 @@ def is_removal(task_type: int, content: dict[str, Any]) -> bool:
     return task_type == TaskType.GC and content.get("target") == TARGET
 
 
+DENSE_SHARE = 0.25
+"""An account owning at least this share of a table's rows is removed from it in
+the table's physical order (block ranges) rather than in id order (see plan)."""
+
+BLOCKS = "pg_relation_size($1::regclass) / current_setting('block_size')::int"
+"""The blocks of the table named by $1."""
+
+
 class AccountRows(GcWork):
-    """One table's rows of the account: GC batches (an id interval per batch)."""
+    """One table's rows of the account: GC batches, each an interval of ids
+    (`id_gte`/`id_lt` subtasks) or of heap blocks (`block_gte`/`block_lt`)."""
 
     def __init__(self, content: dict[str, Any], batch_size: int, phase: Phase) -> None:
         super().__init__(content, batch_size, 0)
@@ -89,6 +107,43 @@ class AccountRows(GcWork):
             account_id,
         )
         return where
+
+    async def fetch(self, conn: Any, subtask: dict[str, Any], cursor: Any) -> Any | None:
+        if "block_gte" not in subtask:
+            return await super().fetch(conn, subtask, cursor)
+        start = subtask["block_gte"] if cursor is None else int(cursor)
+        end = subtask.get("block_lt")
+        if end is None:  # the last range: up to the table's end now (it may have grown)
+            end = int(await conn.fetchval(f"SELECT {BLOCKS}", self.table))
+        if start >= end:
+            return None
+        return {"subtask": subtask, "blocks": (start, min(start + subtask["blocks"], end))}
+
+    async def apply(self, conn: Any, batch: Any, computed: Any, part: ResultPart) -> Applied:
+        if "blocks" not in batch:
+            return await super().apply(conn, batch, computed, part)
+        first, last = batch["blocks"]
+        where = self.where()
+        # A TID range scan: the batch reads only its blocks.
+        where.add("ctid >= {}::text::tid", f"({first},0)")
+        where.add("ctid < {}::text::tid", f"({last},0)")
+        status = await conn.execute(f"DELETE FROM {self.table} WHERE {where.sql()}", *where.args)
+        return Applied(cursor=last, handled=int(status.split()[-1]))
+
+
+def block_ranges(
+    estimated: int, blocks: int, batch_size: int, subtask_size: int
+) -> list[dict[str, Any]]:
+    """[0, blocks) split into as many ranges as `estimated` rows need subtasks (the
+    last one open: rows written at the end meanwhile go too), with the blocks per
+    batch that hold about `batch_size` of those rows."""
+    parts = max(1, min(MAX_UUID_SUBTASKS, math.ceil(estimated / max(subtask_size, 1))))
+    per_batch = max(1, batch_size * blocks // max(estimated, 1))
+    bounds = [blocks * i // parts for i in range(parts + 1)]
+    return [
+        {"block_gte": low, "block_lt": high if i < parts - 1 else None, "blocks": per_batch}
+        for i, (low, high) in enumerate(itertools.pairwise(bounds))
+    ]
 
 
 class AccountRemoval(Work):
@@ -120,12 +175,30 @@ class AccountRemoval(Work):
         for phase in PHASES:
             estimated = int(stats[phase.counter]) if stats and phase.counter else 0
             counted += estimated
-            for id_range in uuid_ranges(estimated, self.subtask_size):
+            for id_range in await self._ranges(conn, phase, estimated):
                 parts.append({"table": phase.table, **id_range})
         # What the progress counts against: the counted tables (events and samples
         # have no counter, and counting them here would hold up the request).
         self.planned = counted
         return parts
+
+    async def _ranges(self, conn: Any, phase: Phase, estimated: int) -> list[dict[str, Any]]:
+        """By id, or, when the account owns a large share of the table, by heap
+        block: then each batch deletes rows that lie together, and their cascades
+        follow (a face's descriptors were written with it). In id order (random
+        uuids) every batch would touch pages all over the table, and every page
+        would be written to the WAL in full again after each checkpoint: seven
+        times the WAL of one DELETE, measured on a million faces."""
+        if estimated:
+            table = await conn.fetchrow(
+                f"SELECT reltuples, {BLOCKS} AS blocks FROM pg_class WHERE oid = $1::regclass",
+                phase.table,
+            )
+            if table["reltuples"] > 0 and estimated >= DENSE_SHARE * table["reltuples"]:
+                return block_ranges(
+                    estimated, int(table["blocks"]), self.batch_size, self.subtask_size
+                )
+        return uuid_ranges(estimated, self.subtask_size)
 
     async def fetch(self, conn: Any, subtask: dict[str, Any], cursor: Any) -> Any | None:
         return await self.tables[subtask["table"]].fetch(conn, subtask, cursor)
