@@ -310,6 +310,24 @@ async def test_other_tasks_leave_a_removed_account_alone(client):
     ] == 0
 
 
+async def test_tasks_created_before_the_removal_leave_its_rows_to_it(client):
+    doomed = await create_account(client, "earlier@example.com")
+    await add_platform_data(doomed, lists=1, faces=9, attributes=9)
+    gc_faces = await create_gc(client, {"target": "faces", "filters": {"account_id": doomed}})
+    gc_attributes = await create_gc(
+        client, {"target": "face_attributes", "filters": {"account_id": doomed}}
+    )
+    await client.delete(f"/4/accounts/{doomed}", headers=ADMIN)
+    await run_until_idle(settings())
+    for task_id in (gc_faces, gc_attributes):
+        assert (await task(client, task_id))["task_status"] == 5
+        result = (await client.get(f"/4/tasks/{task_id}/result", headers=ADMIN)).json()
+        assert result["removed_count"] == 0
+    removal = await removal_task(client, doomed)
+    result = (await client.get(f"/4/tasks/{removal['task_id']}/result", headers=ADMIN)).json()
+    assert (result["removed_faces"], result["removed_face_attributes"]) == (9, 9)
+
+
 async def test_two_removals_of_one_account_at_once(client):
     doomed = await create_account(client, "twice@example.com")
     await add_platform_data(doomed, faces=3)
