@@ -34,9 +34,11 @@ def fill_contrast(element: Locator, against: Locator) -> float:
 def test_the_system_page_charts_the_routes_requested_before(
     signed_in: Page, api: APIRequestContext, base_url: str
 ) -> None:
-    for _ in range(3):
+    # Enough requests that both routes are among the 20 busiest the chart shows,
+    # whatever the browser tests before this one requested.
+    for _ in range(10):
         assert api.get("lists").status == 200
-    assert api.get("tasks/987654321").status == 404  # error 28001 on the task route
+        assert api.get("tasks/987654321").status == 404  # error 28001 on the task route
 
     page = signed_in
     requested: list[str] = []
@@ -49,11 +51,11 @@ def test_the_system_page_charts_the_routes_requested_before(
 
     lists_bar = system.route_bar("GET:/4/lists")
     expect(lists_bar).to_have_count(1)
-    assert figure(lists_bar) >= 3
+    assert figure(lists_bar) >= 10
     assert (lists_bar.bounding_box() or {"width": 0})["width"] > 0
     task_errors = system.route_bar("GET:/4/tasks/{task_id}", "errors")
     expect(task_errors).to_have_count(1)
-    assert figure(task_errors) >= 1
+    assert figure(task_errors) >= 10
     assert figure(system.month_bar(THIS_MONTH)) >= 4
     assert figure(system.month_bar(THIS_MONTH, "errors")) >= 1
     # A bar's title is its tooltip and what a screen reader reads.
