@@ -1,4 +1,4 @@
-"""Target 16: GET /version stays quick while four clients flood POST /login with forms.
+"""Target 17: GET /version stays quick while four clients flood POST /login with forms.
 
 The flood is the one of issue 9, item 10: each request a 1 MB urlencoded form of
 about 95,000 fields, posted without credentials to the sign-in form, as fast
@@ -161,7 +161,7 @@ def _report(quiet: list[float], flooded: list[float], answers: Counter[int]) -> 
     total = sum(answers.values())
     refused = sum(count for status, count in answers.items() if 400 <= status < 500)
     outcome = util.Outcome(
-        name="16 /version flooded",
+        name="17 /version flooded",
         figure=f"{median:.2f} ms median",
         baseline=f"{reference:.2f} ms (quiet)",
         ratio=f"{median / reference:.1f}x",
@@ -170,7 +170,7 @@ def _report(quiet: list[float], flooded: list[float], answers: Counter[int]) -> 
         note="" if refused == total else f"{total - refused} flood answers were not 4xx",
     )
     util.print_block(
-        "16. GET /version under a flood of 1 MB forms posted to /login",
+        "17. GET /version under a flood of 1 MB forms posted to /login",
         [
             f"{FLOODERS} flooding processes (2 with Content-Length, 2 chunked), "
             f"{FIELDS:,} fields per 1 MB form",

@@ -52,8 +52,8 @@ KEPT = 59
 """The version left alone (as many rows, interleaved in the same table)."""
 ROUNDS = int(os.environ.get("BENCH_GC_ROUNDS", "2"))
 """Rounds of each GC comparison; each run costs a restore of ~1M rows (~1 min here)."""
-BATCH_SIZE = int(os.environ.get("GC_BATCH_SIZE") or 5000)
-"""The workers' batch (they inherit the environment; 5000 is the service's default)."""
+BATCH_SIZE = int(os.environ.get("GC_BATCH_SIZE") or 20_000)
+"""The workers' batch (they inherit the environment; 20,000 is the service's default)."""
 DESCRIPTION = "bench:gc"
 """Every task the benches create carries this description; cleanup deletes them."""
 
@@ -312,6 +312,39 @@ class Api:
         task: dict[str, Any] = response.json()
         return task
 
+    async def result_check(self, task_id: int, rows: int, label: str) -> dict[str, Any]:
+        """GET the result (after the timed run): it must list `rows` distinct ids.
+        Its ids are read from the batches' parts as the answer streams out."""
+        started = time.perf_counter()
+        response = await self.client.get(f"/4/tasks/{task_id}/result", timeout=300.0)
+        seconds = time.perf_counter() - started
+        if response.status_code != 200:
+            raise RuntimeError(f"GET /4/tasks/{task_id}/result -> {response.status_code}")
+        result = response.json()
+        ids = result.get("removed_ids") or []
+        if result.get("removed_count") != rows or len(set(ids)) != rows:
+            raise RuntimeError(f"{label}: result of task {task_id} does not list {rows} rows")
+        stored = await self.stored_bytes(task_id)
+        return {
+            "ids": len(ids),
+            "text_bytes": len(response.content),
+            "read_seconds": seconds,
+            "stored_bytes": stored,
+        }
+
+    async def stored_bytes(self, task_id: int) -> int:
+        conn = await connect("bench")
+        try:
+            return int(
+                await conn.fetchval(
+                    "SELECT coalesce(sum(pg_column_size(p.ids)), 0) FROM subtask_result_part p "
+                    "JOIN subtask s ON s.subtask_id = p.subtask_id WHERE s.task_id = $1",
+                    task_id,
+                )
+            )
+        finally:
+            await conn.close()
+
     async def cancel(self, task_id: int) -> None:
         response = await self.client.patch(f"/4/tasks/{task_id}")
         if response.status_code != 204:
@@ -429,16 +462,7 @@ async def run_service_gc(
     if waited.all_parts_seconds is not None:
         timeline["collect"] = waited.seconds - waited.all_parts_seconds
     if store_results:
-        result = await conn.fetchrow(
-            "SELECT (content->>'removed_count')::bigint AS removed, "
-            "jsonb_array_length(content->'removed_ids') AS ids, "
-            "pg_column_size(content) AS stored_bytes, octet_length(content::text) AS text_bytes "
-            "FROM task_result WHERE task_id = $1",
-            task_id,
-        )
-        if result is None or result["removed"] != before or result["ids"] != before:
-            raise RuntimeError(f"{label}: result of task {task_id} does not list {before} rows")
-        timeline["result"] = dict(result)
+        timeline["result"] = await api.result_check(task_id, before, label)
     return Run(label, waited.seconds, before - after, util.load_average(), sampler.usage, timeline)
 
 
@@ -509,8 +533,8 @@ def timeline_line(run: Run) -> str:
     if "result" in t:
         r = t["result"]
         text += (
-            f"; result: {r['ids']:,} ids, {r['text_bytes'] / 1e6:.0f} MB as JSON, "
-            f"{r['stored_bytes'] / 1e6:.0f} MB stored"
+            f"; result: {r['ids']:,} ids, {r['text_bytes'] / 1e6:.0f} MB as JSON, read in "
+            f"{r['read_seconds']:.1f} s (after the run), {r['stored_bytes'] / 1e6:.0f} MB stored"
         )
     return text
 

@@ -6,9 +6,9 @@ GC_BATCH_SIZE rows, one transaction per batch with its ownership check and
 progress. The baseline is what a DBA would type, `DELETE FROM descriptor
 WHERE descriptor_version = 56`, one statement, on the same data in the same
 run. Target: the service's throughput (rows/s, from the POST to a poll that
-sees task_status 5) at least 50% of the DELETE's, with store_results false;
-store_results true (the task's result lists the million face ids) is
-reported beside it, against the same target.
+sees task_status 5) at least 80% of the DELETE's with store_results false, and
+50% with store_results true (the task's result lists the million face ids,
+read back once after the run through the result route and checked).
 
 One `luna-admin worker --concurrency 1` process does the work; the task API
 is a `luna-admin serve` with WORKERS_IN_PROCESS=0. Before every run the v56
@@ -26,7 +26,8 @@ from collections.abc import Sequence
 from bench import gc_common, util
 from bench.gc_common import PG_WORKERS, PYTHON_SERVICE, PYTHON_WORKERS, Run
 
-TARGET = 0.5
+TARGETS = {"6 GC throughput": 0.8, "6b GC, stored ids": 0.5}
+"""Without results at least 80% of the DELETE's rows/s; with a million ids kept, 50%."""
 BASELINE = "plain DELETE"
 NO_IDS = "GC store_results=false"
 WITH_IDS = "GC store_results=true"
@@ -77,6 +78,7 @@ def _report(runs: dict[str, list[Run]]) -> list[util.Outcome]:
     base = runs[BASELINE]
     outcomes = []
     for name, side in (("6 GC throughput", NO_IDS), ("6b GC, stored ids", WITH_IDS)):
+        target = TARGETS[name]
         ratios = [ours.rate / theirs.rate for ours, theirs in zip(runs[side], base, strict=True)]
         ratio = gc_common.median(ratios)
         rate = gc_common.median([run.rate for run in runs[side]])
@@ -87,10 +89,10 @@ def _report(runs: dict[str, list[Run]]) -> list[util.Outcome]:
             figure=f"{rate:,.0f} rows/s",
             baseline=f"{base_rate:,.0f} rows/s DELETE",
             ratio=f"{ratio:.0%}",
-            target=f">= {TARGET:.0%}",
-            met=ratio >= TARGET and not disturbed,
+            target=f">= {target:.0%}",
+            met=ratio >= target and not disturbed,
             note=(DISTURBED if disturbed else "")
-            + ("" if ratio >= TARGET else _diagnosis(runs[side], base)),
+            + ("" if ratio >= target else _diagnosis(runs[side], base)),
         )
         lines = [
             f"{side}: {rate:,.0f} rows/s (median of {len(runs[side])}); "

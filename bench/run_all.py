@@ -5,11 +5,12 @@
     BENCH_ONLY=http python -m bench.run_all       (only the HTTP benches, 1-5, 13 and 17)
     BENCH_ONLY=extract python -m bench.run_all    (only the extraction benches, 9 and 14)
     BENCH_ONLY=workers python -m bench.run_all    (only the wake-up latency, 15)
-    BENCH_ONLY=schedules python -m bench.run_all  (only the task schedule benches, 10-12)
+    BENCH_ONLY=schedules python -m bench.run_all  (only the task schedule benches, 10-12 and 16)
+    BENCH_ONLY=removal python -m bench.run_all    (only the account removal, 18)
     BENCH_ONLY=gc_cancel,version python -m bench.run_all
 
-BENCH_ONLY takes a comma-separated list of groups (http, gc, extract, schedules, workers) and
-module names.
+BENCH_ONLY takes a comma-separated list of groups (http, gc, extract, schedules, workers,
+removal) and module names.
 A bench that fails (a server that does not start, a wrong answer) is reported
 as an error in the table; the others still run.
 """
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from types import ModuleType
 
 from bench import (
+    account_removal,
     account_stats,
     accounts_page,
     basic_vs_cookie,
@@ -66,6 +68,7 @@ BENCHES: list[tuple[str, str, ModuleType]] = [
     ("15 wake-up latency", "workers", wakeup),
     ("16 schedule preview", "schedules", schedules_preview),
     ("17 /version flooded", "http", flood),
+    ("18 account removal", "removal", account_removal),
 ]
 
 

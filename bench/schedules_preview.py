@@ -1,4 +1,4 @@
-"""Target 14: the schedule preview (GET /{api}/tasks/schedules/preview) answers
+"""Target 16: the schedule preview (GET /{api}/tasks/schedules/preview) answers
 in under 50 ms for any valid cron, count=100 included: one that fires once a
 year, once in four or in 28 years, around clock changes, every minute.
 
@@ -103,7 +103,7 @@ def main() -> util.Outcome:
         f"max {base[-1]:6.1f} ms"
     )
     outcome = util.Outcome(
-        "14 schedule preview",
+        "16 schedule preview",
         f"max {worst:.1f} ms",
         f"/version max {base[-1]:.1f} ms",
         f"{worst / max(base[-1], 0.001):.1f}x",
@@ -111,7 +111,7 @@ def main() -> util.Outcome:
         met=worst < TARGET_MS,
     )
     util.print_block(
-        f"14. Schedule preview, count={COUNT}: {REQUESTS} requests per case, one at a time",
+        f"16. Schedule preview, count={COUNT}: {REQUESTS} requests per case, one at a time",
         [base_line, *lines, f"  load average: {util.load_average()}"],
         outcome,
     )

@@ -164,9 +164,11 @@ def ensure_big_account(faces: int = BIG_ACCOUNT_FACES) -> str:
 
 
 def _big_account(faces: int) -> str | None:
+    # Not an account the removal bench seeds (or is removing).
     rows = query(
-        "SELECT account_id FROM account_stats WHERE face_count >= $1 "
-        "ORDER BY face_count DESC LIMIT 1",
+        "SELECT s.account_id FROM account_stats s JOIN account a ON a.account_id = s.account_id "
+        "WHERE s.face_count >= $1 AND a.remove_time IS NULL AND a.login NOT LIKE 'bench-removal-%' "
+        "ORDER BY s.face_count DESC LIMIT 1",
         faces,
     )
     return str(rows[0]["account_id"]) if rows else None

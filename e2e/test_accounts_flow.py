@@ -47,10 +47,11 @@ def test_sign_in_create_find_remove_and_sign_out(page: Page, base_url: str) -> N
     account.open(account_id)
     expect(account.login).to_have_text(login)
 
-    # The right confirmation removes it.
+    # The right confirmation removes it, and leads to where its rows' removal shows.
     account.delete(login)
-    expect(page).to_have_url(base_url + "/accounts")
+    expect(page).to_have_url(re.compile(r"/tasks/[0-9]+$"))
     expect(accounts.flash).to_contain_text(f"Account {login} removed")
+    accounts.open()
     expect(accounts.table).to_be_visible()
     expect(accounts.row(login)).to_have_count(0)
     accounts.search(login)

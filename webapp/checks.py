@@ -57,6 +57,8 @@ async def refusal_after_migrations(settings: Settings) -> list[str]:
     """Why `serve` must not start, from the database (needs the pool; empty: it may)."""
     if not settings.production:
         return []
-    if not await db.fetchrow("SELECT 1 FROM account WHERE account_type = 'admin' LIMIT 1"):
+    if not await db.fetchrow(
+        "SELECT 1 FROM account WHERE account_type = 'admin' AND remove_time IS NULL LIMIT 1"
+    ):
         return [NO_ADMIN]
     return [DEFAULT_PASSWORD] if await default_password_still_valid() else []

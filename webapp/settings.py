@@ -215,8 +215,10 @@ class Settings:
     """Idle workers listen for new work (one PostgreSQL LISTEN connection per process).
     Off: they only poll, every WORKER_IDLE_POLL_SECONDS (for a connection pooler
     that does not pass notifications, such as PgBouncer in transaction mode)."""
-    gc_batch_size: int = 5000
-    """Rows removed per batch (one transaction; a cancel takes effect between batches)."""
+    gc_batch_size: int = 20_000
+    """Rows removed per batch (one transaction; a cancel takes effect between batches).
+    A batch costs a few round trips whatever its size: at 20,000 rows (about 0.1 s)
+    they weigh little against the rows, and a cancel still stops within that."""
     subtask_size: int = 100_000
     """Objects per subtask (the unit workers claim)."""
     extraction_batch_size: int = 32
@@ -281,7 +283,7 @@ class Settings:
             worker_dead_after_seconds=_float("WORKER_DEAD_AFTER_SECONDS", 15.0, minimum=1.0),
             worker_idle_poll_seconds=_float("WORKER_IDLE_POLL_SECONDS", 5.0, minimum=0.05),
             worker_listen=_bool("WORKER_LISTEN", True),
-            gc_batch_size=_int("GC_BATCH_SIZE", 5000, minimum=1),
+            gc_batch_size=_int("GC_BATCH_SIZE", 20_000, minimum=1),
             subtask_size=_int("SUBTASK_SIZE", 100_000, minimum=1),
             extraction_batch_size=_int("EXTRACTION_BATCH_SIZE", 32, minimum=1),
             extraction_backend=os.environ.get("EXTRACTION_BACKEND", ""),

@@ -35,7 +35,7 @@ async def create_account(
 
 
 async def account_count() -> int:
-    row = await db.fetchrow("SELECT count(*) AS n FROM account")
+    row = await db.fetchrow("SELECT count(*) AS n FROM account WHERE remove_time IS NULL")
     assert row is not None
     return int(row["n"])
 

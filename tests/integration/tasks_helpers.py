@@ -11,7 +11,7 @@ from typing import Any
 from tests.conftest import ADMIN, test_settings
 from webapp import db
 from webapp.settings import Settings
-from webapp.tasks.worker import Worker
+from webapp.tasks.worker import Worker, make_work
 
 
 def settings(**overrides: Any) -> Settings:
@@ -54,6 +54,21 @@ async def descriptor_faces(version: int) -> set[str]:
         "SELECT face_id::text AS f FROM descriptor WHERE descriptor_version = $1", version
     )
     return {row["f"] for row in rows}
+
+
+def failing(method: str) -> Callable[[int, dict[str, Any], Settings], Any]:
+    """A work factory whose works raise in `method` (fetch, apply...): a broken batch."""
+
+    def factory(task_type: int, content: dict[str, Any], config: Settings) -> Any:
+        work = make_work(task_type, content, config)
+
+        async def fail(*args: Any) -> None:
+            raise RuntimeError("always")
+
+        setattr(work, method, fail)
+        return work
+
+    return factory
 
 
 async def run_until_idle(settings: Settings, worker_id: str = "test-worker") -> int:

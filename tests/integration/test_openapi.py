@@ -343,7 +343,7 @@ async def test_each_operation_lists_its_error_codes(client):
         return list(schema["allOf"][1]["properties"]["error_code"]["enum"])
 
     assert codes("GET", "/4/tasks/{task_id}", 404) == [28001]
-    assert codes("PATCH", "/4/tasks/{task_id}", 400) == [12012, 12046, 28019, 29005, 29227]
+    assert codes("PATCH", "/4/tasks/{task_id}", 400) == [12012, 12046, 28019, 29005, 29227, 29301]
     assert codes("GET", "/version", 408) == [29225]
     assert 12010 in codes("GET", "/4/accounts", 401)
     assert codes("DELETE", "/4/accounts/{account_id}", 409) == [29006]

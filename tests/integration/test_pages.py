@@ -199,8 +199,12 @@ async def test_delete_needs_the_login_typed(client):
         headers=PAGE_POST,
         data={"_confirm": "victim@example.com"},
     )
-    assert right.status_code == 303 and right.headers["location"] == "/accounts"
+    # To the page of the task that removes its rows: where the progress shows.
+    assert right.status_code == 303 and right.headers["location"].startswith("/tasks/")
     assert (await client.get(f"/4/accounts/{account_id}", headers=ADMIN)).status_code == 404
+    progress = await client.get(right.headers["location"], headers=HTML)
+    assert "Account victim@example.com removed" in progress.text
+    assert "deleted in the background" in progress.text
 
 
 async def test_change_password_page(client):

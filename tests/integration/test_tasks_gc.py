@@ -10,6 +10,7 @@ from tests.conftest import ADMIN
 from tests.integration.tasks_helpers import (
     create_gc,
     descriptor_faces,
+    failing,
     make_account,
     make_faces,
     poll_until,
@@ -282,24 +283,13 @@ async def test_a_failing_subtask_is_recorded_and_the_task_goes_on(client):
 
 
 async def test_a_task_whose_subtasks_all_fail_fails(client):
-    from webapp.tasks import worker as worker_module
-
     account = await make_account()
     await make_faces(account, 10, versions=(56,))
     task_id = await create_gc(
         client, {"target": "face_descriptors", "filters": {"descriptor_version": 56}}
     )
 
-    def broken(task_type, content, config):
-        work = worker_module.make_work(task_type, content, config)
-
-        async def fetch(conn, subtask, cursor):
-            raise RuntimeError("always")
-
-        work.fetch = fetch  # type: ignore[method-assign]
-        return work
-
-    worker = Worker(settings(), work_factory=broken)
+    worker = Worker(settings(), work_factory=failing("fetch"))
     while await worker.run_one():
         pass
     failed = await task(client, task_id)
@@ -334,3 +324,76 @@ async def test_a_huge_result_lists_a_bounded_number_of_ids(client, monkeypatch):
     assert result["removed_count"] == 30
     assert len(set(result["removed_ids"])) == 10
     assert result["removed_ids_omitted"] == 20
+
+
+async def test_result_ids_are_read_from_the_parts_in_order_and_cut_at_the_bound(
+    client, monkeypatch
+):
+    from webapp.tasks import worker as worker_module
+
+    monkeypatch.setattr(worker_module, "MAX_RESULT_IDS", 10)
+    account = await make_account()
+    faces = await make_faces(account, 30, versions=(56,))
+    task_id = await create_gc(
+        client, {"target": "face_descriptors", "filters": {"descriptor_version": 56}}
+    )
+    await run_until_idle(settings(gc_batch_size=7))  # parts of 7: the bound cuts the second
+    parts = await db.fetch(
+        "SELECT p.handled FROM subtask_result_part p JOIN subtask s USING (subtask_id) "
+        "WHERE s.task_id = $1 ORDER BY p.subtask_id, p.seq",
+        task_id,
+    )
+    assert [p["handled"] for p in parts] == [7, 7, 7, 7, 2]
+    stored = await db.fetchrow("SELECT content FROM task_result WHERE task_id = $1", task_id)
+    assert stored is not None and "removed_ids" not in json.loads(stored["content"])
+    response = await client.get(f"/4/tasks/{task_id}/result", headers=ADMIN)
+    assert response.headers["content-type"].startswith("application/json")
+    result = response.json()
+    # The order they were removed in (descriptor ids follow the faces' insertion here).
+    assert result["removed_ids"] == faces[:10]
+    assert (result["removed_count"], result["removed_ids_omitted"]) == (30, 20)
+
+
+async def test_an_expired_result_takes_its_ids_with_it(client):
+    from webapp.tasks.service import delete_expired_results
+
+    account = await make_account()
+    await make_faces(account, 12, versions=(56,))
+    task_id = await create_gc(
+        client,
+        {"target": "face_descriptors", "filters": {"descriptor_version": 56}},
+        result_storage_policy={"ttl": 1},
+    )
+    await run_until_idle(settings(gc_batch_size=5))
+    count_parts = (
+        "SELECT count(*) AS n FROM subtask_result_part p JOIN subtask s USING (subtask_id) "
+        "WHERE s.task_id = $1"
+    )
+    assert (await db.fetchrow(count_parts, task_id))["n"] == 3
+    await db.fetch("UPDATE task_result SET expire_time = now() - interval '1 second'")
+    assert await delete_expired_results() == 1
+    assert (await db.fetchrow(count_parts, task_id))["n"] == 0
+    response = await client.get(f"/4/tasks/{task_id}/result", headers=ADMIN)
+    assert response.status_code == 404 and response.json()["error_code"] == 28017
+
+
+async def test_without_results_no_ids_are_written(client):
+    account = await make_account()
+    await make_faces(account, 12, versions=(56,))
+    task_id = await create_gc(
+        client,
+        {
+            "target": "face_descriptors",
+            "filters": {"descriptor_version": 56},
+            "store_results": False,
+        },
+    )
+    await run_until_idle(settings(gc_batch_size=5))
+    subtasks = await subtask_rows(task_id)
+    assert sum(s["progress"]["handled"] for s in subtasks) == 12  # counted without RETURNING
+    parts = await db.fetchrow(
+        "SELECT count(*) AS n FROM subtask_result_part p JOIN subtask s USING (subtask_id) "
+        "WHERE s.task_id = $1",
+        task_id,
+    )
+    assert parts is not None and parts["n"] == 0

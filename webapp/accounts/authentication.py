@@ -43,7 +43,8 @@ class Authenticator:
     async def check_password(self, login: str, password: str, ip: str) -> Principal:
         """The account these credentials belong to, or 401 (429 while locked)."""
         row = await db.fetchrow(
-            "SELECT account_id, login, account_type, password_hash FROM account WHERE login = $1",
+            "SELECT account_id, login, account_type, password_hash FROM account "
+            "WHERE login = $1 AND remove_time IS NULL",
             login,
         )
         key = None

@@ -109,6 +109,16 @@ async def _form_with_error(request: AnyRequest, error: LunaError) -> Response[An
     )
 
 
+def _removed(request: AnyRequest, removal: service.Removal) -> Response[Any]:
+    """To the page of the task that removes the account's rows: where the progress shows."""
+    return redirect(
+        request,
+        f"/tasks/{removal.task_id}",
+        f"Account {removal.login} removed. Its data is being deleted in the background: "
+        f"this task shows how far it is.",
+    )
+
+
 class AccountController(Controller):
     path = "/accounts"
 
@@ -161,11 +171,13 @@ class AccountController(Controller):
     async def remove_account(
         self, request: AnyRequest, account_id: FromPath[str]
     ) -> Response[None]:
-        login = await service.delete_account(
-            parse_uuid(account_id, "account_id"), _authenticator(request).cache
+        removal = await service.delete_account(
+            parse_uuid(account_id, "account_id"),
+            request.app.state.settings,
+            _authenticator(request).cache,
         )
         if response_mode(request) is not Mode.JSON:
-            return redirect(request, "/accounts", f"Account {login} removed")
+            return _removed(request, removal)
         return Response(content=None, status_code=204)
 
     @post("/{account_id:str}/delete", include_in_schema=False)
@@ -178,8 +190,10 @@ class AccountController(Controller):
         login = account["info"]["login"]
         if (await form_field(request, "_confirm") or "").strip() != login:
             raise LunaError("CONFIRMATION_MISMATCH", expected=login)
-        await service.delete_account(uid, _authenticator(request).cache)
-        return redirect(request, "/accounts", f"Account {login} removed")
+        removal = await service.delete_account(
+            uid, request.app.state.settings, _authenticator(request).cache
+        )
+        return _removed(request, removal)
 
     @get("/{account_id:str}/lists")
     async def account_lists(self, request: AnyRequest, account_id: FromPath[str]) -> Response[Any]:

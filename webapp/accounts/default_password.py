@@ -34,7 +34,9 @@ class DefaultPasswordCheck:
     async def account(self) -> uuid.UUID | None:
         """The id of the default admin while its password is the default one, else None."""
         row = await db.fetchrow(
-            "SELECT account_id, password_hash FROM account WHERE login = $1", DEFAULT_ADMIN_LOGIN
+            "SELECT account_id, password_hash FROM account "
+            "WHERE login = $1 AND remove_time IS NULL",
+            DEFAULT_ADMIN_LOGIN,
         )
         if row is None:
             return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,8 @@ import asyncpg
 from webapp import audit, db
 from webapp.accounts import sessions
 from webapp.accounts.passwords import CredentialCache, hash_password
+from webapp.settings import Settings
+from webapp.tasks import service as tasks
 from webapp.web.errors import LunaError
 from webapp.web.params import Page
 
@@ -110,14 +113,15 @@ def normalise_new_account(body: dict[str, Any]) -> dict[str, Any]:
 def _time_filter(
     gte: datetime | None, lt: datetime | None, first_arg: int = 1
 ) -> tuple[str, list[Any]]:
-    clauses, args = [], []
+    """` WHERE …` over live accounts (not being removed) in the time range."""
+    clauses, args = ["remove_time IS NULL"], []
     if gte is not None:
         args.append(gte)
         clauses.append(f"create_time >= ${first_arg + len(args) - 1}")
     if lt is not None:
         args.append(lt)
         clauses.append(f"create_time < ${first_arg + len(args) - 1}")
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+    return " WHERE " + " AND ".join(clauses), args
 
 
 async def list_accounts(
@@ -146,7 +150,7 @@ async def get_account(account_id: uuid.UUID) -> dict[str, Any]:
         f"SELECT {_account_columns('a')}, "
         "s.list_count, s.face_count, s.face_attribute_count "
         "FROM account a LEFT JOIN account_stats s ON s.account_id = a.account_id "
-        "WHERE a.account_id = $1",
+        "WHERE a.account_id = $1 AND a.remove_time IS NULL",
         account_id,
     )
     if row is None:
@@ -155,12 +159,16 @@ async def get_account(account_id: uuid.UUID) -> dict[str, Any]:
 
 
 async def find_account_by_login(login: str) -> dict[str, Any] | None:
-    row = await db.fetchrow("SELECT account_id FROM account WHERE login = $1", login)
+    row = await db.fetchrow(
+        "SELECT account_id FROM account WHERE login = $1 AND remove_time IS NULL", login
+    )
     return None if row is None else await get_account(row["account_id"])
 
 
 async def login_exists(login: str) -> bool:
-    return await db.fetchrow("SELECT 1 FROM account WHERE login = $1", login) is not None
+    """Whether a live account has this login (a removed account's login is free)."""
+    row = await db.fetchrow("SELECT 1 FROM account WHERE login = $1 AND remove_time IS NULL", login)
+    return row is not None
 
 
 async def create_account(
@@ -188,6 +196,12 @@ async def create_account(
             await audit.record(None, "account.create", "account", row["account_id"], details)
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "account_pkey":
+            # The id of an account being removed comes free when its last row is gone.
+            if await db.fetchrow(
+                "SELECT 1 FROM account WHERE account_id = $1 AND remove_time IS NOT NULL",
+                account_id,
+            ):
+                raise LunaError("ACCOUNT_BEING_REMOVED", account_id=account_id) from None
             raise LunaError("ACCOUNT_ID_TAKEN", account_id=account_id) from None
         raise LunaError("LOGIN_TAKEN", login=login) from None
     assert row is not None
@@ -196,33 +210,60 @@ async def create_account(
     return new_id
 
 
-async def delete_account(account_id: uuid.UUID, cache: CredentialCache | None = None) -> str:
-    """Remove an account and everything it owns in one transaction; return its login.
+@dataclass(frozen=True)
+class Removal:
+    login: str
+    task_id: int
+    """The task that removes the account's rows in the background."""
+
+
+async def delete_account(
+    account_id: uuid.UUID, settings: Settings, cache: CredentialCache | None = None
+) -> Removal:
+    """Remove an account: gone from every route, its sessions ended and its login
+    free when this returns; its rows are deleted in the background by a task
+    (webapp/tasks/account_removal.py). One short transaction, whatever it owns.
 
     The last admin account is refused: without one nobody could sign in.
     """
-    async with db.engine().transaction():
+    async with db.engine().transaction() as transaction:
         # Lock the admin rows first, always in the same order, so two concurrent
-        # deletions of the last two admins cannot both succeed (or deadlock).
+        # removals of the last two admins cannot both succeed (or deadlock).
         admins = await db.fetch(
-            "SELECT account_id FROM account WHERE account_type = 'admin' "
+            "SELECT account_id FROM account WHERE account_type = 'admin' AND remove_time IS NULL "
             "ORDER BY account_id FOR UPDATE"
         )
         row = await db.fetchrow(
-            "SELECT login, account_type FROM account WHERE account_id = $1 FOR UPDATE", account_id
+            "SELECT login, account_type FROM account WHERE account_id = $1 "
+            "AND remove_time IS NULL FOR UPDATE",
+            account_id,
         )
         if row is None:
             raise LunaError("ACCOUNT_NOT_FOUND", account_id=account_id)
         login = str(row["login"])
         if row["account_type"] == "admin" and len(admins) <= 1:
             raise LunaError("LAST_ADMIN", account_id=account_id)
-        await db.fetch("DELETE FROM account WHERE account_id = $1", account_id)
-        details = {"login": login, "account_type": row["account_type"]}
+        # The password goes now: nothing may sign in as a removed account.
+        await db.fetch(
+            "UPDATE account SET remove_time = now(), password_hash = '', last_update_time = now() "
+            "WHERE account_id = $1",
+            account_id,
+        )
+        ended = await sessions.end_all(account_id)
+        task_id = await tasks.start_account_removal(
+            transaction.connection, account_id, login, settings
+        )
+        details = {
+            "login": login,
+            "account_type": row["account_type"],
+            "sessions_ended": ended,
+            "task_id": task_id,
+        }
         await audit.record(None, "account.delete", "account", account_id, details)
     if cache is not None:
         cache.forget_account(account_id)
-    log.info("account %s (%s) removed", account_id, login)
-    return login
+    log.info("account %s (%s) removed; task %s removes its rows", account_id, login, task_id)
+    return Removal(login, task_id)
 
 
 async def change_password(
@@ -233,7 +274,7 @@ async def change_password(
     async with db.engine().transaction():
         updated = await db.fetch(
             "UPDATE account SET password_hash = $2, last_update_time = now() "
-            "WHERE account_id = $1 RETURNING 1",
+            "WHERE account_id = $1 AND remove_time IS NULL RETURNING 1",
             account_id,
             password_hash,
         )
@@ -249,7 +290,9 @@ async def change_password(
 
 async def change_password_by_login(login: str, new_password: str) -> bool:
     """`change_password` of the account with this login; False when there is none."""
-    row = await db.fetchrow("SELECT account_id FROM account WHERE login = $1", login)
+    row = await db.fetchrow(
+        "SELECT account_id FROM account WHERE login = $1 AND remove_time IS NULL", login
+    )
     if row is None:
         return False
     await change_password(row["account_id"], new_password)
@@ -258,14 +301,16 @@ async def change_password_by_login(login: str, new_password: str) -> bool:
 
 async def ensure_default_admin() -> bool:
     """Create root@visionlabs.ai / root when no admin account exists; True if created."""
-    if await db.fetchrow("SELECT 1 FROM account WHERE account_type = 'admin' LIMIT 1"):
+    if await db.fetchrow(
+        "SELECT 1 FROM account WHERE account_type = 'admin' AND remove_time IS NULL LIMIT 1"
+    ):
         return False
     password_hash = await hash_password(DEFAULT_ADMIN_PASSWORD)
     async with db.engine().transaction():
         created = await db.fetch(
             "INSERT INTO account (login, password_hash, account_type, description) "
-            "VALUES ($1, $2, 'admin', 'default administrator') ON CONFLICT (login) DO NOTHING "
-            "RETURNING account_id",
+            "VALUES ($1, $2, 'admin', 'default administrator') "
+            "ON CONFLICT (login) WHERE remove_time IS NULL DO NOTHING RETURNING account_id",
             DEFAULT_ADMIN_LOGIN,
             password_hash,
         )
@@ -285,7 +330,10 @@ async def ensure_default_admin() -> bool:
 async def recount_stats() -> None:
     """Rebuild every counter from the rows (after a TRUNCATE or a manual repair)."""
     async with db.engine().transaction():
-        await db.fetch("UPDATE account_total SET account_count = (SELECT count(*) FROM account)")
+        await db.fetch(
+            "UPDATE account_total SET account_count = "
+            "(SELECT count(*) FROM account WHERE remove_time IS NULL)"
+        )
         await db.fetch(
             "INSERT INTO account_stats (account_id) SELECT account_id FROM account "
             "ON CONFLICT (account_id) DO NOTHING"

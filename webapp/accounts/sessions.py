@@ -58,7 +58,7 @@ async def account_for(token: str, idle_seconds: int = 0, *, touch: bool = True) 
         "SELECT a.account_id, a.login, a.account_type, a.password_hash, "
         "s.last_seen_time < now() - make_interval(secs => $3) AS stale "
         "FROM auth_session s JOIN account a ON a.account_id = s.account_id "
-        "WHERE s.token_hash = $1 AND s.expire_time > now() "
+        "WHERE s.token_hash = $1 AND s.expire_time > now() AND a.remove_time IS NULL "
         "AND ($2 = 0 OR s.last_seen_time > now() - make_interval(secs => $2))",
         digest,
         idle_seconds,

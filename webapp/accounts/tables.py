@@ -21,12 +21,16 @@ from piccolo.table import Table
 
 class Account(Table, tablename="account"):
     account_id = UUID(primary_key=True)
-    login = Varchar(length=128, unique=True)
+    login = Varchar(length=128)
+    """Unique among live accounts (a partial unique index: WHERE remove_time IS NULL)."""
     password_hash = Text()
     account_type = Varchar(length=16, default="advanced_user")
     description = Varchar(length=128, default="")
     create_time = Timestamptz()
     last_update_time = Timestamptz()
+    remove_time = Timestamptz(null=True, default=None)
+    """Set when the account's removal starts: gone from every route from then on,
+    its rows deleted in the background (webapp/tasks/account_removal.py)."""
 
 
 class AccountTotal(Table, tablename="account_total"):

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 ACTIONS: dict[str, str] = {
     "account.create": "An account was created (POST, or PUT with its id)",
-    "account.delete": "An account was removed, with everything it owned",
+    "account.delete": "An account was removed: gone from every route at once, its rows "
+    "deleted in the background by the task named in the details",
+    "account.delete_finished": "The background removal of an account ended: every row it "
+    "owned is gone, and its id is free",
     "session.sign_in": "A session began (the sign-in page or POST /{api}/login)",
     "session.sign_in_failed": "Wrong credentials: a sign-in, or Basic credentials on any route",
     "session.sign_out": "A session was ended by its owner",

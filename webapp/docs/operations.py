@@ -226,7 +226,7 @@ declare(
         body_name="NewAccount",
         replies=(created("AccountCreated", "account"),),
         creates="account_id",
-        errors=("LOGIN_TAKEN", "ACCOUNT_ID_TAKEN"),
+        errors=("LOGIN_TAKEN", "ACCOUNT_ID_TAKEN", "ACCOUNT_BEING_REMOVED"),
         form=True,
     ),
 )
@@ -235,8 +235,11 @@ declare(
     Operation(
         summary="remove account",
         tag="accounts",
-        description="Removes the account with its lists, faces, attributes and sessions in one "
-        "transaction. The last admin account cannot be removed.",
+        description="Answers at once, whatever the account owns: from then on the account "
+        "and its lists, faces, attributes, descriptors, samples and events are gone from every "
+        "route, its sessions are ended and its login is free. The rows are deleted in the "
+        "background by a GC task with the target `account` (listed in the tasks); the id is "
+        "free once it ends. The last admin account cannot be removed.",
         replies=(no_content("removed"),),
         errors=("ACCOUNT_NOT_FOUND", "LAST_ADMIN"),
         redirect=True,
@@ -406,7 +409,7 @@ declare(
         summary="cancel task",
         tag="tasks",
         replies=(no_content("cancelled"),),
-        errors=("TASK_NOT_FOUND", "TASK_NOT_CANCELLABLE"),
+        errors=("TASK_NOT_FOUND", "TASK_NOT_CANCELLABLE", "ACCOUNT_REMOVAL_NOT_CANCELLABLE"),
         redirect=True,
     ),
 )
@@ -418,7 +421,7 @@ declare(
         description="A running task is cancelled first; its subtasks, errors and result go "
         "with it.",
         replies=(no_content("deleted"),),
-        errors=("TASK_NOT_FOUND",),
+        errors=("TASK_NOT_FOUND", "ACCOUNT_REMOVAL_NOT_CANCELLABLE"),
         redirect=True,
     ),
 )

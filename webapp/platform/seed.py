@@ -72,7 +72,8 @@ async def seed(plan: SeedPlan) -> str:
         if plan.account_id:
             account_ids = [uuid.UUID(plan.account_id)]
             if not await conn.fetchval(
-                "SELECT 1 FROM account WHERE account_id = $1", account_ids[0]
+                "SELECT 1 FROM account WHERE account_id = $1 AND remove_time IS NULL",
+                account_ids[0],
             ):
                 raise SystemExit(f"account {plan.account_id} not found")
         else:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from litestar import Controller, Request, Response, delete, get, patch, post, put
+from litestar import Controller, MediaType, Request, Response, delete, get, patch, post, put
 from litestar.params import FromPath
+from litestar.response import Stream
 
 from webapp.notify.policy import NOTIFICATION_POLICY_SCHEMA, check_destinations
 from webapp.tasks import gc_confirm, queue, service
+from webapp.tasks.account_removal import is_removal
 from webapp.tasks.forms import TASK_FIELDS, form_errors, launch_context, typed_form
 from webapp.tasks.gc import GcWork
 from webapp.tasks.schemas import (
@@ -257,6 +259,7 @@ async def task_page_context(task: dict[str, Any], settings: Any) -> dict[str, An
         "errors": errors,
         "error_count": error_count,
         "result": result,
+        "removal": is_removal(task["task_type"], task["content"]),
         "policy_callbacks": {
             name: len(policy.get(name) or []) for name in ("task_callbacks", "subtask_callbacks")
         },
@@ -471,7 +474,12 @@ class TaskController(Controller):
         # A download from the page: the browser saves it as a file.
         disposition = {"Content-Disposition": f'attachment; filename="task-{tid}-result.json"'}
         download = Query(request).raw("download") is not None
-        return Response(content=result, headers=disposition if download else {})
+        # Streamed: a result can list a million ids, read from their parts as they go out.
+        return Stream(
+            service.result_json(result),
+            media_type=MediaType.JSON,
+            headers=disposition if download else {},
+        )
 
     @get("/{task_id:str}/errors")
     async def get_task_errors(self, request: AnyRequest, task_id: FromPath[str]) -> Response[Any]:

@@ -17,6 +17,7 @@ import asyncio
 import json
 from typing import Any
 
+from webapp.platform.service import live_owner
 from webapp.tasks.work import (
     Applied,
     Counts,
@@ -64,6 +65,7 @@ class ExtractWork(Work):
 
     def where(self) -> Filters:
         f, where = self.content["filters"], Filters()
+        where.add(live_owner("f.account_id"))  # not the faces of an account being removed
         for name, clause in (
             ("account_id", "f.account_id = {}::uuid"),
             ("face_id__gte", "f.face_id >= {}::uuid"),

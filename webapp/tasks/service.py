@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -13,6 +15,10 @@ from typing import Any
 from webapp import audit, db
 from webapp.notify import outbox
 from webapp.notify.policy import keep_secrets, mask, normalise
+from webapp.settings import Settings
+from webapp.tasks import worker
+from webapp.tasks.account_removal import TARGET as REMOVAL_TARGET
+from webapp.tasks.account_removal import AccountRemoval, is_removal, removal_content
 from webapp.tasks.states import CANCELLABLE, Status, TaskType
 from webapp.tasks.wakeup import announce
 from webapp.tasks.work import Counts, Filters, Work
@@ -225,12 +231,20 @@ async def cancel_task(task_id: int) -> None:
         # (which references the task from its error rows) is not blocked, so it
         # commits and lets go of the subtask this cancel then ends.
         row = await conn.fetchrow(
-            "SELECT task_status FROM task WHERE task_id = $1 FOR NO KEY UPDATE", task_id
+            "SELECT task_status, task_type, content, account_id FROM task "
+            "WHERE task_id = $1 FOR NO KEY UPDATE",
+            task_id,
         )
         if row is None:
             raise LunaError("TASK_NOT_FOUND", task_id=task_id)
         if Status(row["task_status"]) not in CANCELLABLE:
             raise LunaError("TASK_NOT_CANCELLABLE", task_id=task_id, status=row["task_status"])
+        if is_removal(row["task_type"], _json(row["content"])):
+            # The account is already gone from every route: stopping would only
+            # leave its rows behind, unreachable.
+            raise LunaError(
+                "ACCOUNT_REMOVAL_NOT_CANCELLABLE", task_id=task_id, account_id=row["account_id"]
+            )
         task = await conn.fetchrow(
             "UPDATE task SET task_status = 2, end_time = now(), last_update_time = now() "
             "WHERE task_id = $1 RETURNING *",
@@ -306,9 +320,19 @@ async def replace_policy(task_id: int, policy: dict[str, Any]) -> None:
         await audit.record(conn, "task.policy_replace", "task", task_id, details)
 
 
-async def get_result(task_id: int) -> Any:
+@dataclass(frozen=True)
+class StoredResult:
+    task_id: int
+    content: dict[str, Any]
+    """The counts and flags."""
+    ids_key: str | None
+    """The key under which the answer lists the handled ids, read from the parts
+    the batches wrote (None: the result lists none)."""
+
+
+async def get_result(task_id: int) -> StoredResult:
     row = await db.fetchrow(
-        "SELECT t.task_status, r.content, r.expire_time <= now() AS expired FROM task t "
+        "SELECT t.task_status, r.content, r.ids_key, r.expire_time <= now() AS expired FROM task t "
         "LEFT JOIN task_result r ON r.task_id = t.task_id WHERE t.task_id = $1",
         task_id,
     )
@@ -318,7 +342,36 @@ async def get_result(task_id: int) -> Any:
         raise LunaError("TASK_RESULT_NOT_READY", task_id=task_id, status=row["task_status"])
     if row["content"] is None or row["expired"]:
         raise LunaError("TASK_RESULT_NOT_FOUND", task_id=task_id)
-    return _json(row["content"])
+    return StoredResult(task_id, dict(_json(row["content"])), row["ids_key"])
+
+
+# The ids of a task's parts in the order they were handled, as the inside of a
+# JSON array (uuids need no escaping), cut at the limit ($2).
+RESULT_IDS_SQL = """
+SELECT '"' || array_to_string(p.ids[1:least(cardinality(p.ids), $2 - p.before)], '","') || '"'
+FROM (SELECT p.ids, coalesce(sum(cardinality(p.ids)) OVER (
+          ORDER BY p.subtask_id, p.seq ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
+          AS before
+      FROM subtask_result_part p JOIN subtask s ON s.subtask_id = p.subtask_id
+      WHERE s.task_id = $1 AND cardinality(p.ids) > 0
+      ORDER BY p.subtask_id, p.seq) p
+WHERE p.before < $2
+"""
+
+
+async def result_json(result: StoredResult) -> AsyncIterator[bytes]:
+    """The result as JSON, streamed: its ids are read part by part, never all in memory."""
+    head = json.dumps(result.content)
+    if result.ids_key is None:
+        yield head.encode()
+        return
+    yield f"{head[:-1]}{', ' if result.content else ''}{json.dumps(result.ids_key)}: [".encode()
+    separator = ""
+    async with db.connection() as conn, conn.transaction():
+        async for row in conn.cursor(RESULT_IDS_SQL, result.task_id, worker.MAX_RESULT_IDS):
+            yield f"{separator}{row[0]}".encode()
+            separator = ", "
+    yield b"]}"
 
 
 async def result_summary(task_id: int) -> dict[str, Any] | None:
@@ -475,7 +528,70 @@ async def task_progress(task_ids: list[int]) -> dict[int, TaskProgress]:
 
 
 async def delete_expired_results() -> int:
-    rows = await db.fetch("DELETE FROM task_result WHERE expire_time <= now() RETURNING 1")
+    """Expired results, with the ids their tasks' batches kept for them."""
+    async with db.connection() as conn, conn.transaction():
+        rows = await conn.fetch(
+            "DELETE FROM task_result WHERE expire_time <= now() RETURNING task_id"
+        )
+        if rows:
+            await conn.execute(
+                "DELETE FROM subtask_result_part p USING subtask s "
+                "WHERE s.subtask_id = p.subtask_id AND s.task_id = ANY($1::bigint[])",
+                [row["task_id"] for row in rows],
+            )
     if rows:
         log.info("deleted %d expired task result(s)", len(rows))
     return len(rows)
+
+
+RESUME_AFTER_SECONDS = 60
+"""How long after a removal task ended without removing its account a new one starts."""
+
+
+async def start_account_removal(
+    conn: Any, account_id: uuid.UUID, login: str, settings: Settings
+) -> int:
+    """Create the removal task of an account just marked removed, in the caller's
+    transaction (webapp/tasks/account_removal.py)."""
+    content = removal_content(account_id, login)
+    body = {"content": content, "description": f"remove account {login}"[:128]}
+    work = AccountRemoval(content, settings.gc_batch_size, settings.subtask_size)
+    return await insert_task(conn, TaskType.GC, body, work, None)
+
+
+async def resume_account_removals(settings: Settings) -> list[int]:
+    """Start the removal again of every account marked removed that has no open
+    removal task, when its last one ended RESUME_AFTER_SECONDS ago (or was deleted)."""
+    open_or_recent = (
+        "SELECT 1 FROM task t WHERE t.account_id = a.account_id AND t.task_type = 4 "
+        "AND t.content->>'target' = $1 AND (t.task_status IN (0, 1, 4) OR t.end_time > "
+        "now() - make_interval(secs => $2))"
+    )
+    stalled = await db.fetch(
+        f"SELECT a.account_id FROM account a WHERE a.remove_time IS NOT NULL "
+        f"AND NOT EXISTS ({open_or_recent})",
+        REMOVAL_TARGET,
+        RESUME_AFTER_SECONDS,
+    )
+    started = []
+    for row in stalled:
+        async with db.connection() as conn, conn.transaction():
+            # Locked, and checked again: of several processes, one starts it.
+            account = await conn.fetchrow(
+                f"SELECT a.login FROM account a WHERE a.account_id = $3 "
+                f"AND a.remove_time IS NOT NULL AND NOT EXISTS ({open_or_recent}) "
+                "FOR NO KEY UPDATE SKIP LOCKED",
+                REMOVAL_TARGET,
+                RESUME_AFTER_SECONDS,
+                row["account_id"],
+            )
+            if account is None:
+                continue
+            task_id = await start_account_removal(
+                conn, row["account_id"], account["login"], settings
+            )
+            details = {"login": account["login"], "task_id": task_id, "resumed": True}
+            await audit.record(conn, "account.delete", "account", row["account_id"], details)
+        log.warning("removal of account %s resumed by task %s", row["account_id"], task_id)
+        started.append(task_id)
+    return started

@@ -77,6 +77,9 @@ class TaskResult(Table, tablename="task_result"):
     result_id = UUID(primary_key=True)
     task_id = ForeignKey(references=Task, null=False, on_delete=OnDelete.cascade)
     content = JSONB()
+    """The counts and flags; the ids are read from the parts (subtask_result_part)."""
+    ids_key = Text(null=True, default=None)
+    """The key under which the result route lists the parts' ids (None: no ids)."""
     create_time = Timestamptz()
     expire_time = Timestamptz(null=True, default=None)
 

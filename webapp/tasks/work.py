@@ -67,12 +67,23 @@ class Work(abc.ABC):
 
     @property
     def stores_ids(self) -> bool:
+        """Whether the result lists the handled ids (kept in subtask_result_part)."""
         return True
 
     @property
     def max_failures(self) -> int | None:
         """Stop the task after this many failed objects (None: never)."""
         return None
+
+    @property
+    def stores_result(self) -> bool:
+        """Whether the task keeps a result at all."""
+        return True
+
+    @property
+    def all_or_nothing(self) -> bool:
+        """Whether one failed subtask fails the task (otherwise only all of them do)."""
+        return False
 
     @abc.abstractmethod
     async def plan(self, conn: Any) -> list[dict[str, Any]]:
@@ -89,6 +100,11 @@ class Work(abc.ABC):
     @abc.abstractmethod
     async def apply(self, conn: Any, batch: Any, computed: Any, part: ResultPart) -> Applied:
         """Write the batch, in the transaction of the batch."""
+
+    async def collect(self, conn: Any, task_id: int) -> dict[str, Any]:
+        """Once, when every subtask has ended, in the transaction that finishes the
+        task (before its result is stored): what to add to the result."""
+        return {}
 
     @abc.abstractmethod
     def summary(self, counts: Counts) -> tuple[dict[str, Any], str | None]:

@@ -76,9 +76,12 @@ class FailureLimitReached(Exception):
 
 
 def make_work(task_type: int, content: dict[str, Any], settings: Settings) -> Work:
+    from webapp.tasks.account_removal import AccountRemoval, is_removal
     from webapp.tasks.extract import ExtractWork
     from webapp.tasks.gc import gc_work
 
+    if is_removal(task_type, content):
+        return AccountRemoval(content, settings.gc_batch_size, settings.subtask_size)
     if task_type == TaskType.GC:
         return gc_work(content, settings.gc_batch_size, settings.subtask_size)
     if task_type == TaskType.ADDITIONAL_EXTRACT:
@@ -390,13 +393,16 @@ async def finish_task_if_complete(settings: Settings, task_id: int) -> None:
                 task_id,
             )
             await outbox.enqueue_task_event(conn, task)
-        every_subtask_failed = counts.get(Status.FAILED, 0) == sum(counts.values())
-        if every_subtask_failed or totals.nothing_succeeded:
-            reason = (
-                "every subtask failed"
-                if every_subtask_failed
-                else f"no object succeeded, {totals.failed} failed"
-            )
+        work = make_work(task["task_type"], json.loads(task["content"]), settings)
+        failed, ended = counts.get(Status.FAILED, 0), sum(counts.values())
+        reason = None
+        if failed == ended:
+            reason = "every subtask failed"
+        elif failed and work.all_or_nothing:
+            reason = f"{failed} of {ended} subtasks failed"
+        elif totals.nothing_succeeded:
+            reason = f"no object succeeded, {totals.failed} failed"
+        if reason is not None:
             task = await conn.fetchrow(
                 "UPDATE task SET task_status = 3, end_time = now(), last_update_time = now() "
                 "WHERE task_id = $1 RETURNING *",
@@ -405,7 +411,8 @@ async def finish_task_if_complete(settings: Settings, task_id: int) -> None:
             await outbox.enqueue_task_event(conn, task, error=reason)
             log.warning("task %s failed: %s", task_id, reason)
             return
-        result_id = await _store_result(conn, settings, task, totals)
+        collected = await work.collect(conn, task_id)
+        result_id = await _store_result(conn, work, task, totals, collected)
         task = await conn.fetchrow(
             "UPDATE task SET task_status = 5, result_id = $2, end_time = clock_timestamp(), "
             "last_update_time = now() WHERE task_id = $1 RETURNING *",
@@ -418,8 +425,8 @@ async def finish_task_if_complete(settings: Settings, task_id: int) -> None:
 
 
 MAX_RESULT_IDS = 1_000_000
-"""Ids listed in one result; beyond this the result says how many it leaves out
-(a jsonb value is limited to 256 MiB, about 6.7 million uuids)."""
+"""Ids listed in one result (an answer of about 40 MB); beyond this the result
+says how many it leaves out."""
 
 
 async def task_counts(conn: Any, task_id: int) -> Counts:
@@ -435,38 +442,27 @@ async def task_counts(conn: Any, task_id: int) -> Counts:
 
 
 async def _store_result(
-    conn: Any, settings: Settings, task: Any, totals: Counts
+    conn: Any, work: Work, task: Any, totals: Counts, collected: dict[str, Any]
 ) -> uuid.UUID | None:
-    """The result, assembled by PostgreSQL from the batches' parts (ids never load here)."""
-    content = json.loads(task["content"])
-    work = make_work(task["task_type"], content, settings)
-    if task["task_type"] == TaskType.GC and not work.stores_ids:
-        return None  # store_results false: the counts are in the subtasks
+    """The result's counts. Its ids stay in the parts the batches wrote: the
+    result route reads them from there (webapp/tasks/service.py), so finishing a
+    task costs the same whether it handled ten ids or a million."""
+    if not work.stores_result:
+        return None  # GC with store_results false: the counts are in the subtasks
     handled = totals.handled
     summary, ids_key = work.summary(totals)
+    summary.update(collected)
     if ids_key and handled > MAX_RESULT_IDS:
         summary[f"{ids_key}_omitted"] = handled - MAX_RESULT_IDS
     ttl = (json.loads(task["result_storage_policy"]) or {}).get("ttl")
     result_id: uuid.UUID = await conn.fetchval(
-        """
-        INSERT INTO task_result (task_id, content, expire_time)
-        SELECT $1, $2::jsonb || CASE WHEN $3::text IS NULL THEN '{}'::jsonb ELSE
-            jsonb_build_object($3::text, coalesce((
-                SELECT jsonb_agg(x.v ORDER BY x.subtask_id, x.seq, x.i)
-                FROM (SELECT p.subtask_id, p.seq, e.v, e.i
-                      FROM subtask_result_part p
-                      JOIN subtask s ON s.subtask_id = p.subtask_id
-                      CROSS JOIN LATERAL unnest(p.ids) WITH ORDINALITY AS e(v, i)
-                      WHERE s.task_id = $1
-                      ORDER BY p.subtask_id, p.seq, e.i LIMIT $5) AS x), '[]'::jsonb)) END,
-            CASE WHEN $4::int IS NULL THEN NULL ELSE now() + make_interval(days => $4::int) END
-        RETURNING result_id
-        """,
+        "INSERT INTO task_result (task_id, content, ids_key, expire_time) "
+        "VALUES ($1, $2::jsonb, $3, CASE WHEN $4::int IS NULL THEN NULL "
+        "ELSE now() + make_interval(days => $4::int) END) RETURNING result_id",
         task["task_id"],
         json.dumps(summary),
         ids_key,
         ttl,
-        MAX_RESULT_IDS,
     )
     return result_id
 
@@ -509,7 +505,7 @@ async def housekeeping(settings: Settings, stop: asyncio.Event, every: float = 5
     periodically, in every serving or worker process."""
     from webapp.accounts import throttle
     from webapp.audit import service as audit_service
-    from webapp.tasks.service import delete_expired_results
+    from webapp.tasks.service import delete_expired_results, resume_account_removals
 
     counters = throttle.ThrottlePolicy(settings.login_max_failures, settings.login_failure_window)
 
@@ -517,6 +513,7 @@ async def housekeeping(settings: Settings, stop: asyncio.Event, every: float = 5
         try:
             await reap(settings)
             await processes.forget_silent(settings.worker_dead_after_seconds)
+            await resume_account_removals(settings)
             await delete_expired_results()
             async with db.connection() as conn:
                 await outbox.purge_finished(conn)

@@ -499,6 +499,25 @@ _KINDS = [
         "`cron_timezone` that a schedule could not be stored with; the detail says why, "
         "as 12022 does for the same trigger in a schedule's body (docs/schedules.md).",
     ),
+    ErrorKind(
+        29300,
+        "ACCOUNT_BEING_REMOVED",
+        409,
+        "Conflict",
+        "Account with id '{account_id}' is being removed; its id is free once the removal ends",
+        "PUT with the id of an account whose rows the workers are still removing; the removal "
+        "task (a GC task with target account) shows how far it is. Its login is free at once.",
+    ),
+    ErrorKind(
+        29301,
+        "ACCOUNT_REMOVAL_NOT_CANCELLABLE",
+        400,
+        "Bad/incomplete input data",
+        "Task '{task_id}' removes account '{account_id}' and cannot be canceled or deleted "
+        "before it ends",
+        "The account is already gone from every route; stopping its removal would only leave "
+        "its rows behind.",
+    ),
 ]
 
 CATALOGUE: dict[int, ErrorKind] = {kind.code: kind for kind in _KINDS}
