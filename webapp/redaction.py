@@ -46,6 +46,8 @@ SECRET_WORDS = (
     "private",
     "bearer",
     "jwt",
+    "salt",
+    "passfile",
 )
 """A name part equal to, beginning or ending with one of these means a secret."""
 

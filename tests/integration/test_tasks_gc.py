@@ -311,9 +311,12 @@ async def test_gc_with_nothing_to_remove_finishes(client):
 
 
 async def test_a_huge_result_lists_a_bounded_number_of_ids(client, monkeypatch):
+    from webapp.tasks import service as service_module
     from webapp.tasks import worker as worker_module
 
+    # The bound, where the result is stored and where its ids are read back.
     monkeypatch.setattr(worker_module, "MAX_RESULT_IDS", 10)
+    monkeypatch.setattr(service_module, "MAX_RESULT_IDS", 10)
     account = await make_account()
     await make_faces(account, 30, versions=(56,))
     task_id = await create_gc(
@@ -329,9 +332,12 @@ async def test_a_huge_result_lists_a_bounded_number_of_ids(client, monkeypatch):
 async def test_result_ids_are_read_from_the_parts_in_order_and_cut_at_the_bound(
     client, monkeypatch
 ):
+    from webapp.tasks import service as service_module
     from webapp.tasks import worker as worker_module
 
+    # The bound, where the result is stored and where its ids are read back.
     monkeypatch.setattr(worker_module, "MAX_RESULT_IDS", 10)
+    monkeypatch.setattr(service_module, "MAX_RESULT_IDS", 10)
     account = await make_account()
     faces = await make_faces(account, 30, versions=(56,))
     task_id = await create_gc(

@@ -81,7 +81,8 @@ async def _parsed(
 def _trigger_query(query: Query) -> dict[str, str]:
     """The trigger a preview asks about: `cron` and `cron_timezone`, or the schedule
     form's own names (`trigger.cron`, ...), which the page's live preview sends. An
-    empty zone is refused as a schedule's would be; none at all is utc."""
+    empty `cron_timezone` is refused as a schedule's would be; none at all is utc, and
+    so is the form's zone left blank (the form's post reads a blank field as not given)."""
     cron = query.raw("cron")
     if cron is None:
         cron = query.raw("trigger.cron")
@@ -89,7 +90,7 @@ def _trigger_query(query: Query) -> dict[str, str]:
         raise LunaError("MISSING_QUERY_PARAM", name="cron")
     timezone = query.raw("cron_timezone")
     if timezone is None:
-        timezone = query.raw("trigger.cron_timezone")
+        timezone = query.raw("trigger.cron_timezone") or None
     return {"cron": cron, "cron_timezone": "utc" if timezone is None else timezone}
 
 

@@ -16,12 +16,11 @@ from webapp import audit, db
 from webapp.notify import outbox
 from webapp.notify.policy import keep_secrets, mask, normalise
 from webapp.settings import Settings
-from webapp.tasks import worker
 from webapp.tasks.account_removal import TARGET as REMOVAL_TARGET
 from webapp.tasks.account_removal import AccountRemoval, is_removal, removal_content
 from webapp.tasks.states import CANCELLABLE, Status, TaskType
 from webapp.tasks.wakeup import announce
-from webapp.tasks.work import Counts, Filters, Work
+from webapp.tasks.work import MAX_RESULT_IDS, Counts, Filters, Work
 from webapp.web.errors import LunaError
 from webapp.web.params import UUID_RE, Page
 
@@ -368,7 +367,7 @@ async def result_json(result: StoredResult) -> AsyncIterator[bytes]:
     yield f"{head[:-1]}{', ' if result.content else ''}{json.dumps(result.ids_key)}: [".encode()
     separator = ""
     async with db.connection() as conn, conn.transaction():
-        async for row in conn.cursor(RESULT_IDS_SQL, result.task_id, worker.MAX_RESULT_IDS):
+        async for row in conn.cursor(RESULT_IDS_SQL, result.task_id, MAX_RESULT_IDS):
             yield f"{separator}{row[0]}".encode()
             separator = ", "
     yield b"]}"

@@ -22,6 +22,10 @@ from webapp.web.params import parse_time
 UUID_SPACE = 1 << 128
 MAX_UUID_SUBTASKS = 64
 
+MAX_RESULT_IDS = 1_000_000
+"""Ids listed in one result (an answer of about 40 MB); beyond this the result
+says how many it leaves out."""
+
 
 @dataclass(frozen=True)
 class Failure:

@@ -34,7 +34,7 @@ from webapp.tasks import processes, task_errors
 from webapp.tasks.service import end_open_subtasks
 from webapp.tasks.states import Status, TaskType
 from webapp.tasks.wakeup import WorkSignal, announce
-from webapp.tasks.work import Applied, Counts, ResultPart, Work
+from webapp.tasks.work import MAX_RESULT_IDS, Applied, Counts, ResultPart, Work
 from webapp.web.errors import LunaError
 
 log = logging.getLogger(__name__)
@@ -422,11 +422,6 @@ async def finish_task_if_complete(settings: Settings, task_id: int) -> None:
         result_url = f"{settings.api_prefix}/tasks/{task_id}/result" if result_id else None
         await outbox.enqueue_task_event(conn, task, result_url=result_url)
     log.info("task %s done", task_id)
-
-
-MAX_RESULT_IDS = 1_000_000
-"""Ids listed in one result (an answer of about 40 MB); beyond this the result
-says how many it leaves out."""
 
 
 async def task_counts(conn: Any, task_id: int) -> Counts:
