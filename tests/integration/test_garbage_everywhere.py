@@ -313,7 +313,7 @@ async def test_a_licence_time_in_range_is_stored_with_four_digit_years(client):
 async def test_non_ascii_basic_credentials_are_wrong_credentials(client):
     for header in (b"Basic \xc3\xa9", b"Basic \xe9\xe9\xe9\xe9", b"\xc3\xa9 \xc3\xa9"):
         answer = await client.get("/4/accounts", headers={"Authorization": header})
-        assert answer.status_code == 401 and answer.json()["error_code"] == 29001
+        assert answer.status_code == 401 and answer.json()["error_code"] == 41006
         signed = await client.post("/4/login", headers={"Authorization": header})
-        assert signed.status_code == 401 and signed.json()["error_code"] == 29001
+        assert signed.status_code == 401 and signed.json()["error_code"] == 41006
     assert await account_count() == 1

@@ -148,7 +148,7 @@ async def test_the_server_s_own_answers_carry_the_luna_body_and_headers(client, 
         b"NOT A REQUEST\r\n\r\n",
         b"GET /version HTTP/1.1\r\nHost: x\r\nBad Header: x\r\n\r\n",
     ):
-        assert_luna_error(await exchange(server, request), 400, 29160)
+        assert_luna_error(await exchange(server, request), 400, 12046)
 
 
 async def test_a_websocket_upgrade_is_answered_as_http(client, server):

@@ -57,8 +57,8 @@ async def test_the_flood_of_the_issue_is_refused_unread(client):
     """A 1 MB form of 95,000 fields to the sign-in form, announced or chunked."""
     body = fields(95_000, 3)[: 1024 * 1024]
     announced = await client.post("/login", content=body, headers=FORM)
-    assert_refused(announced, 413, 29014)
-    assert str(limits.FORM_MAX_BYTES) in announced.json()["detail"]
+    assert_refused(announced, 413, 37003)
+    assert announced.json()["detail"] == "Request payload is too large"  # LUNA's own words
     chunked = await client.post("/login", content=chunks(body), headers=FORM)
     assert_refused(chunked, 413, 29220)
     assert await failed_sign_ins() == 0  # no password was checked
@@ -142,7 +142,7 @@ async def test_json_over_the_size_limit_is_refused_even_chunked(client):
     assert_refused(
         await client.post("/4/accounts", content=chunks(body, 65536), headers={**JSON, **ADMIN}),
         413,
-        29014,
+        37003,
     )
 
 

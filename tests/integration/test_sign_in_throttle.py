@@ -149,7 +149,7 @@ async def test_unknown_and_known_logins_are_answered_alike(client, app):
 
     known = await answers(ADMIN_LOGIN, ATTACKERS[0])
     unknown = await answers("nobody@example.com", ATTACKERS[1])
-    assert known == unknown == [(401, 29001)] * limit + [(429, 29003)] * 2
+    assert known == unknown == [(401, 41006)] * limit + [(429, 29003)] * 2
 
 
 async def test_stale_counters_are_forgotten(client, app):

@@ -239,7 +239,8 @@ _KINDS = [
         413,
         "Request payload is too large",
         "Request payload is too large",
-        "The body is larger than the service accepts (1 MB).",
+        "The body is larger than the service accepts: 1 MiB of JSON, 256 KiB of form "
+        "(docs/security.md, Limits on requests).",
         "LUNA: Application server errors",
     ),
     ErrorKind(
